@@ -1,0 +1,155 @@
+"""The service list: one file (``services.yaml``) read by everything that needs it.
+
+The local runner, the gateway, the clients and the Terraform checks all call
+:func:`load_topology`; nothing else names ports or dependencies.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = ["ServiceSpec", "Topology", "TopologyError", "load_topology", "topology_path"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_FIELDS = {"module", "port", "protocol", "depends_on", "replicas", "store"}
+
+
+class TopologyError(ValueError):
+    """services.yaml is missing or malformed; the message names the offending key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+    protocol: Literal["grpc", "http"]
+    depends_on: tuple[str, ...]
+    replicas: int
+    store: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    namespace: str
+    services: dict[str, ServiceSpec]
+
+    def __getitem__(self, name: str) -> ServiceSpec:
+        try:
+            return self.services[name]
+        except KeyError:
+            known = ", ".join(sorted(self.services))
+            raise TopologyError(f"unknown service {name!r} (known: {known})") from None
+
+    def start_order(self) -> list[ServiceSpec]:
+        """Services with their dependencies before them."""
+        done: dict[str, ServiceSpec] = {}
+
+        def visit(spec: ServiceSpec) -> None:
+            if spec.name not in done:
+                for dep in spec.depends_on:
+                    visit(self.services[dep])
+                done[spec.name] = spec
+
+        for spec in self.services.values():
+            visit(spec)
+        return list(done.values())
+
+
+def topology_path() -> Path:
+    """``MESH_SERVICES_FILE``, else ``services.yaml`` in the working directory or the repository."""
+    explicit = os.environ.get("MESH_SERVICES_FILE")
+    if explicit:
+        return Path(explicit)
+    candidates = [
+        Path.cwd() / "services.yaml",
+        Path(__file__).resolve().parents[1] / "services.yaml",
+        Path(__file__).resolve().parent / "_data" / "services.yaml",
+    ]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
+def load_topology(path: Path | None = None) -> Topology:
+    path = path or topology_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TopologyError(f"service list not found: {path} (set MESH_SERVICES_FILE)") from None
+    except yaml.YAMLError as exc:
+        raise TopologyError(f"{path}: not valid YAML: {exc}") from None
+    return parse_topology(raw, source=str(path))
+
+
+def parse_topology(raw: Any, source: str = "services.yaml") -> Topology:
+    if not isinstance(raw, dict):
+        raise TopologyError(f"{source}: top level must be a mapping")
+    namespace = raw.get("namespace")
+    if not isinstance(namespace, str) or not namespace:
+        raise TopologyError(f"{source}: 'namespace' must be a non-empty string")
+    entries = raw.get("services")
+    if not isinstance(entries, dict) or not entries:
+        raise TopologyError(f"{source}: 'services' must be a non-empty mapping")
+    services = {name: _parse_service(name, body, source) for name, body in entries.items()}
+    ports = [s.port for s in services.values()]
+    if len(set(ports)) != len(ports):
+        raise TopologyError(f"{source}: two services share a port: {sorted(ports)}")
+    for spec in services.values():
+        for dep in spec.depends_on:
+            if dep not in services:
+                raise TopologyError(f"{source}: services.{spec.name}.depends_on: unknown {dep!r}")
+    _reject_cycles(services, source)
+    return Topology(namespace=namespace, services=services)
+
+
+def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
+    where = f"{source}: services.{name}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise TopologyError(f"{where}: name must match {_NAME.pattern}")
+    if not isinstance(body, dict):
+        raise TopologyError(f"{where}: must be a mapping")
+    unknown = set(body) - _FIELDS
+    if unknown:
+        raise TopologyError(f"{where}: unknown keys {sorted(unknown)}")
+    module = body.get("module")
+    if not isinstance(module, str) or not _MODULE.match(module):
+        raise TopologyError(f"{where}.module: must be a dotted Python module name")
+    port = body.get("port")
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise TopologyError(f"{where}.port: must be an integer in 1..65535")
+    protocol = body.get("protocol", "grpc")
+    if protocol not in ("grpc", "http"):
+        raise TopologyError(f"{where}.protocol: must be grpc or http")
+    deps = body.get("depends_on", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise TopologyError(f"{where}.depends_on: must be a list of service names")
+    replicas = body.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 16:
+        raise TopologyError(f"{where}.replicas: must be an integer in 1..16")
+    store = body.get("store", False)
+    if not isinstance(store, bool):
+        raise TopologyError(f"{where}.store: must be true or false")
+    return ServiceSpec(name, module, port, protocol, tuple(deps), replicas, store)
+
+
+def _reject_cycles(services: dict[str, ServiceSpec], source: str) -> None:
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise TopologyError(f"{source}: dependency cycle {' -> '.join([*trail, name])}")
+        state[name] = 1
+        for dep in services[name].depends_on:
+            visit(dep, [*trail, name])
+        state[name] = 2
+
+    for name in services:
+        visit(name, [])

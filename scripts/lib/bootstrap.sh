@@ -1,0 +1,60 @@
+# Sourced by scripts/run and scripts/test: make .venv, install, generate stubs.
+# Idempotent: each step reruns only when its inputs changed.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="${MESH_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+
+_hash() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+bootstrap() {
+  local python="${PYTHON:-python3}"
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "error: Python 3.11 or newer is needed as '$python' (set PYTHON=...)" >&2
+    exit 2
+  fi
+  if [ ! -x "$PY" ]; then
+    echo "==> creating virtualenv $VENV"
+    "$python" -m venv "$VENV"
+    "$PY" -m pip install --quiet --upgrade pip
+  fi
+  local want
+  want="$(_hash "$ROOT/pyproject.toml")"
+  if [ "$(cat "$VENV/.installed" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing dependencies"
+    "$PY" -m pip install --quiet --disable-pip-version-check -e "$ROOT[dev]" 2>&1 | { grep -v "^WARNING: Location" || true; }
+    echo "$want" > "$VENV/.installed"
+  fi
+  want="$(_hash $(find "$ROOT/protos" -name '*.proto' | sort) "$ROOT/scripts/codegen.py")"
+  if [ ! -d "$ROOT/gen/shop" ] || [ "$(cat "$ROOT/gen/.stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> generating stubs"
+    "$PY" "$ROOT/scripts/codegen.py"
+    echo "$want" > "$ROOT/gen/.stamp"
+  fi
+}
+
+# buf (protobuf linter) from the npm registry, plus the googleapis protos it
+# needs as a local module (copied from the installed wheel; see buf.yaml).
+bootstrap_buf() {
+  local tools="$ROOT/.tools"
+  if [ ! -x "$tools/node_modules/.bin/buf" ]; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> installing buf"
+      mkdir -p "$tools"
+      npm install --silent --no-audit --no-fund --prefix "$tools" @bufbuild/buf@1 >/dev/null
+    else
+      echo "warning: npm not found; the buf lint test will be skipped (required when CI=true)" >&2
+    fi
+  fi
+  "$PY" - "$tools/googleapis" <<'PY'
+import shutil, sys
+from pathlib import Path
+import google.api
+src = next(Path(p) for p in google.api.__path__ if (Path(p) / "annotations.proto").exists())
+dst = Path(sys.argv[1]) / "google" / "api"
+dst.mkdir(parents=True, exist_ok=True)
+for proto in src.glob("*.proto"):
+    shutil.copy2(proto, dst / proto.name)
+PY
+}
