@@ -18,7 +18,7 @@ __all__ = ["ServiceSpec", "Topology", "TopologyError", "load_topology", "topolog
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_FIELDS = {"module", "port", "protocol", "depends_on", "replicas", "store"}
+_FIELDS = {"module", "grpc_service", "port", "protocol", "depends_on", "replicas", "store"}
 
 
 class TopologyError(ValueError):
@@ -34,6 +34,7 @@ class ServiceSpec:
     depends_on: tuple[str, ...]
     replicas: int
     store: bool
+    grpc_service: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,12 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
     store = body.get("store", False)
     if not isinstance(store, bool):
         raise TopologyError(f"{where}.store: must be true or false")
-    return ServiceSpec(name, module, port, protocol, tuple(deps), replicas, store)
+    grpc_service = body.get("grpc_service")
+    if protocol == "grpc" and (not isinstance(grpc_service, str) or not _MODULE.match(grpc_service)):
+        raise TopologyError(f"{where}.grpc_service: must be the full name of a proto service")
+    if protocol == "http" and grpc_service is not None:
+        raise TopologyError(f"{where}.grpc_service: only grpc services serve one")
+    return ServiceSpec(name, module, port, protocol, tuple(deps), replicas, store, grpc_service)
 
 
 def _reject_cycles(services: dict[str, ServiceSpec], source: str) -> None:
