@@ -137,7 +137,9 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
     if not isinstance(store, bool):
         raise TopologyError(f"{where}.store: must be true or false")
     grpc_service = body.get("grpc_service")
-    if protocol == "grpc" and (not isinstance(grpc_service, str) or not _MODULE.match(grpc_service)):
+    if protocol == "grpc" and (
+        not isinstance(grpc_service, str) or not _MODULE.match(grpc_service)
+    ):
         raise TopologyError(f"{where}.grpc_service: must be the full name of a proto service")
     if protocol == "http" and grpc_service is not None:
         raise TopologyError(f"{where}.grpc_service: only grpc services serve one")

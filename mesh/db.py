@@ -1,0 +1,124 @@
+"""Databases: one per service, SQLite by default, PostgreSQL by URL.
+
+:class:`Database` is a server lifecycle: it creates the database if needed,
+applies the service's Alembic migrations and closes the engine after the
+server drained. Migrations also run on their own with ``python -m mesh.migrate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from mesh.server import MeshServer
+
+__all__ = ["Database", "create_engine", "ensure_database", "migrate", "redact"]
+
+log = logging.getLogger("mesh.db")
+
+
+def redact(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # The timeout makes concurrent writers wait for the lock instead of failing.
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let the "begin" hook below issue BEGIN itself (SQLAlchemy's pysqlite recipe).
+            dbapi_conn.isolation_level = None
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Connection) -> None:
+            # Take the write lock at BEGIN so read-then-write transactions
+            # serialize instead of failing on lock upgrade.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database named in the URL if it does not exist yet."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or not parsed.database:
+        return
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": parsed.database}
+            )
+            if not exists:
+                quoted = parsed.database.replace('"', '""')
+                try:
+                    await conn.execute(text(f'CREATE DATABASE "{quoted}"'))
+                    log.info("created database", extra={"database": parsed.database})
+                except DBAPIError as exc:  # another replica won the race
+                    if "already exists" not in str(exc):
+                        raise
+    finally:
+        await admin.dispose()
+
+
+def _alembic_config(service: str, migrations: Path) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations))
+    cfg.attributes["service"] = service
+    return cfg
+
+
+async def migrate(
+    engine: AsyncEngine, service: str, migrations: Path, revision: str = "head"
+) -> None:
+    """Apply the service's migrations up to ``revision`` on this engine."""
+    cfg = _alembic_config(service, migrations)
+
+    def upgrade(connection: Connection) -> None:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)
+
+
+class Database:
+    """A service's database as a server lifecycle."""
+
+    def __init__(
+        self, url: str, service: str, migrations: Path, *, auto_migrate: bool = True
+    ) -> None:
+        self.url = url
+        self.service = service
+        self.migrations = migrations
+        self.auto_migrate = auto_migrate
+        self.engine = create_engine(url)
+
+    async def start(self, server: MeshServer | None = None) -> None:
+        await ensure_database(self.url)
+        if self.auto_migrate:
+            await migrate(self.engine, self.service, self.migrations)
+        log.info("database ready", extra={"database": redact(self.url)})
+
+    async def stop(self) -> None:
+        await asyncio.shield(self.engine.dispose())

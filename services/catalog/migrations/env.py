@@ -1,0 +1,4 @@
+from mesh.migrations_env import run
+from services.catalog.models import metadata
+
+run(metadata)

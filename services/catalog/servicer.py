@@ -1,0 +1,161 @@
+"""CatalogService: validation and mapping between messages and the store."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from grpc import aio
+from shop.catalog.v1 import catalog_pb2 as pb
+from shop.catalog.v1 import catalog_pb2_grpc as pb_grpc
+from shop.type.v1 import money_pb2
+
+from mesh.errors import FieldViolation, InvalidArgument
+from mesh.paging import PageTokens, page_size
+from mesh.timeutil import to_timestamp
+from mesh.validation import SKU_PATTERN, Violations, parse_name
+from services.catalog.store import CatalogStore, ProductRecord
+
+Context = aio.ServicerContext[Any, Any]
+
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_DISPLAY_NAME = 200
+MAX_DESCRIPTION = 2000
+MAX_AMOUNT = 10**12
+MUTABLE_FIELDS = ("display_name", "description", "price", "active")
+
+
+def product_message(record: ProductRecord) -> pb.Product:
+    return pb.Product(
+        name=f"products/{record.sku}",
+        sku=record.sku,
+        display_name=record.display_name,
+        description=record.description,
+        price=money_pb2.Money(currency_code=record.currency_code, amount_minor=record.amount_minor),
+        active=record.active,
+        create_time=to_timestamp(record.create_time),
+        update_time=to_timestamp(record.update_time),
+    )
+
+
+def _check_fields(product: pb.Product, fields: tuple[str, ...], v: Violations) -> None:
+    if "display_name" in fields:
+        v.require(
+            len(product.display_name.strip()) > 0 and len(product.display_name) <= MAX_DISPLAY_NAME,
+            "product.display_name",
+            f"must be 1-{MAX_DISPLAY_NAME} characters, not blank",
+        )
+    if "description" in fields:
+        v.require(
+            len(product.description) <= MAX_DESCRIPTION,
+            "product.description",
+            f"must be at most {MAX_DESCRIPTION} characters",
+        )
+    if "price" in fields:
+        if not product.HasField("price"):
+            v.add("product.price", "is required")
+        else:
+            v.require(
+                bool(CURRENCY.match(product.price.currency_code)),
+                "product.price.currency_code",
+                "must be an ISO 4217 code such as EUR",
+            )
+            v.require(
+                0 <= product.price.amount_minor <= MAX_AMOUNT,
+                "product.price.amount_minor",
+                f"must be in 0..{MAX_AMOUNT}",
+            )
+
+
+class CatalogServicer(pb_grpc.CatalogServiceServicer):
+    def __init__(self, store: CatalogStore, tokens: PageTokens) -> None:
+        self.store = store
+        self.tokens = tokens
+
+    async def CreateProduct(
+        self, request: pb.CreateProductRequest, context: Context
+    ) -> pb.CreateProductResponse:
+        v = Violations()
+        if not request.HasField("product"):
+            v.add("product", "is required")
+            v.check()
+        product = request.product
+        v.matches(SKU_PATTERN, product.sku, "product.sku", "sku")
+        _check_fields(product, ("display_name", "description", "price"), v)
+        v.check("invalid product")
+        record = await self.store.create(
+            ProductRecord(
+                sku=product.sku,
+                display_name=product.display_name,
+                description=product.description,
+                currency_code=product.price.currency_code,
+                amount_minor=product.price.amount_minor,
+                active=product.active,
+            )
+        )
+        return pb.CreateProductResponse(product=product_message(record))
+
+    async def GetProduct(
+        self, request: pb.GetProductRequest, context: Context
+    ) -> pb.GetProductResponse:
+        sku = parse_name(request.name, "products", SKU_PATTERN)
+        return pb.GetProductResponse(product=product_message(await self.store.get(sku)))
+
+    async def ListProducts(
+        self, request: pb.ListProductsRequest, context: Context
+    ) -> pb.ListProductsResponse:
+        limit = page_size(request.page_size)
+        active = request.active if request.HasField("active") else None
+        after = self.tokens.decode(request.page_token, {"active": active})
+        if after is not None and not isinstance(after, str):
+            raise InvalidArgument(
+                "page_token is invalid", violations=[FieldViolation("page_token", "corrupt")]
+            )
+        records, more = await self.store.page(after=after, limit=limit, active=active)
+        token = self.tokens.encode(records[-1].sku, {"active": active}) if more and records else ""
+        return pb.ListProductsResponse(
+            products=[product_message(r) for r in records], next_page_token=token
+        )
+
+    async def UpdateProduct(
+        self, request: pb.UpdateProductRequest, context: Context
+    ) -> pb.UpdateProductResponse:
+        if not request.HasField("product"):
+            raise InvalidArgument(
+                "product is required", violations=[FieldViolation("product", "is required")]
+            )
+        sku = parse_name(request.product.name, "products", SKU_PATTERN, field="product.name")
+        paths = tuple(request.update_mask.paths) or MUTABLE_FIELDS
+        v = Violations()
+        for path in paths:
+            v.require(
+                path in MUTABLE_FIELDS or path.startswith("price."),
+                "update_mask",
+                f"{path!r} cannot be updated (allowed: {', '.join(MUTABLE_FIELDS)})",
+            )
+        v.check("invalid update_mask")
+        fields = tuple(p.split(".")[0] for p in paths)
+        _check_fields(request.product, fields, v)
+        if request.product.sku and request.product.sku != sku:
+            v.add("product.sku", "is immutable and must match the name")
+        v.check("invalid product")
+        product = request.product
+        changes: dict[str, Any] = {}
+        if "display_name" in fields:
+            changes["display_name"] = product.display_name
+        if "description" in fields:
+            changes["description"] = product.description
+        if "price" in fields:
+            changes["currency_code"] = product.price.currency_code
+            changes["amount_minor"] = product.price.amount_minor
+        if "active" in fields:
+            changes["active"] = product.active
+        record = await self.store.update(sku, changes)
+        return pb.UpdateProductResponse(product=product_message(record))
+
+    async def DeleteProduct(
+        self, request: pb.DeleteProductRequest, context: Context
+    ) -> pb.DeleteProductResponse:
+        sku = parse_name(request.name, "products", SKU_PATTERN)
+        await self.store.delete(sku)
+        return pb.DeleteProductResponse()

@@ -1,0 +1,93 @@
+"""Catalog persistence: products by sku, keyset pagination."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mesh.errors import AlreadyExists, NotFound
+from mesh.timeutil import now_us
+from services.catalog.models import products
+
+__all__ = ["CatalogStore", "ProductRecord"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    sku: str
+    display_name: str
+    description: str
+    currency_code: str
+    amount_minor: int
+    active: bool
+    create_time: int = 0
+    update_time: int = 0
+
+
+def _record(row: Any) -> ProductRecord:
+    return ProductRecord(**row._mapping)
+
+
+def _not_found(sku: str) -> NotFound:
+    return NotFound(f"product {sku!r} not found", reason="PRODUCT_NOT_FOUND", metadata={"sku": sku})
+
+
+class CatalogStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self, record: ProductRecord) -> ProductRecord:
+        now = now_us()
+        record = replace(record, create_time=now, update_time=now)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(products).values(**asdict(record)))
+        except IntegrityError:
+            raise AlreadyExists(
+                f"product {record.sku!r} already exists",
+                reason="PRODUCT_EXISTS",
+                metadata={"sku": record.sku},
+            ) from None
+        return record
+
+    async def get(self, sku: str) -> ProductRecord:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(products).where(products.c.sku == sku))).first()
+        if row is None:
+            raise _not_found(sku)
+        return _record(row)
+
+    async def page(
+        self, *, after: str | None, limit: int, active: bool | None
+    ) -> tuple[list[ProductRecord], bool]:
+        """Up to ``limit`` products with sku > ``after``, and whether more follow."""
+        query = select(products).order_by(products.c.sku).limit(limit + 1)
+        if after is not None:
+            query = query.where(products.c.sku > after)
+        if active is not None:
+            query = query.where(products.c.active == active)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_record(r) for r in rows[:limit]], len(rows) > limit
+
+    async def update(self, sku: str, changes: dict[str, Any]) -> ProductRecord:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(products)
+                .where(products.c.sku == sku)
+                .values(**changes, update_time=now_us())
+            )
+            if result.rowcount == 0:
+                raise _not_found(sku)
+            row = (await conn.execute(select(products).where(products.c.sku == sku))).one()
+        return _record(row)
+
+    async def delete(self, sku: str) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(products).where(products.c.sku == sku))
+        if result.rowcount == 0:
+            raise _not_found(sku)

@@ -1,0 +1,1 @@
+"""Stock per sku and all-or-nothing reservations."""

@@ -1,0 +1,24 @@
+"""Composition root of the inventory service."""
+
+from __future__ import annotations
+
+from grpc import aio
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+
+from mesh.config import Settings
+from mesh.db import Database
+from mesh.server import ServiceUnit
+from services.inventory.servicer import InventoryServicer
+from services.inventory.store import InventoryStore
+
+SERVICE = "inventory"
+GRPC_SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
+
+
+def build_unit(settings: Settings, database: Database) -> ServiceUnit:
+    servicer = InventoryServicer(InventoryStore(database.engine))
+
+    def add(server: aio.Server) -> None:
+        inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
+
+    return ServiceUnit(SERVICE, [GRPC_SERVICE], add, lifecycles=[database])

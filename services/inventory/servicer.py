@@ -1,0 +1,120 @@
+"""InventoryService: validation and mapping between messages and the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc import aio
+from shop.inventory.v1 import inventory_pb2 as pb
+from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
+
+from mesh.timeutil import to_timestamp
+from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name
+from services.inventory.store import InventoryStore, ReservationRecord, StockRecord
+
+Context = aio.ServicerContext[Any, Any]
+
+MAX_QUANTITY = 1_000_000_000
+MAX_LINE_QUANTITY = 1_000_000
+MAX_LINES = 100
+_STATES = {
+    "ACTIVE": pb.Reservation.STATE_ACTIVE,
+    "RELEASED": pb.Reservation.STATE_RELEASED,
+    "COMMITTED": pb.Reservation.STATE_COMMITTED,
+}
+
+
+def stock_message(record: StockRecord) -> pb.Stock:
+    return pb.Stock(
+        name=f"stocks/{record.sku}",
+        sku=record.sku,
+        on_hand=record.on_hand,
+        reserved=record.reserved,
+        available=record.on_hand - record.reserved,
+        update_time=to_timestamp(record.update_time),
+    )
+
+
+def reservation_message(record: ReservationRecord) -> pb.Reservation:
+    return pb.Reservation(
+        name=f"reservations/{record.reservation_id}",
+        reservation_id=record.reservation_id,
+        lines=[pb.ReservationLine(sku=sku, quantity=qty) for sku, qty in record.lines],
+        state=_STATES[record.state],
+        create_time=to_timestamp(record.create_time),
+    )
+
+
+def validate_lines(lines: Any, v: Violations, field: str = "lines") -> list[tuple[str, int]]:
+    """Checks 1..100 lines of distinct skus with quantities in 1..1e6; returns (sku, qty) pairs."""
+    if not v.require(0 < len(lines) <= MAX_LINES, field, f"must have 1-{MAX_LINES} lines"):
+        return []
+    seen: set[str] = set()
+    out: list[tuple[str, int]] = []
+    for i, line in enumerate(lines):
+        if v.matches(SKU_PATTERN, line.sku, f"{field}[{i}].sku", "sku"):
+            v.require(line.sku not in seen, f"{field}[{i}].sku", "appears more than once")
+            seen.add(line.sku)
+        v.require(
+            0 < line.quantity <= MAX_LINE_QUANTITY,
+            f"{field}[{i}].quantity",
+            f"must be in 1..{MAX_LINE_QUANTITY}",
+        )
+        out.append((line.sku, line.quantity))
+    return out
+
+
+class InventoryServicer(pb_grpc.InventoryServiceServicer):
+    def __init__(self, store: InventoryStore) -> None:
+        self.store = store
+
+    async def GetStock(self, request: pb.GetStockRequest, context: Context) -> pb.GetStockResponse:
+        sku = parse_name(request.name, "stocks", SKU_PATTERN)
+        return pb.GetStockResponse(stock=stock_message(await self.store.get_stock(sku)))
+
+    async def SetStock(self, request: pb.SetStockRequest, context: Context) -> pb.SetStockResponse:
+        sku = parse_name(request.name, "stocks", SKU_PATTERN)
+        v = Violations()
+        v.require(0 <= request.on_hand <= MAX_QUANTITY, "on_hand", f"must be in 0..{MAX_QUANTITY}")
+        v.check()
+        return pb.SetStockResponse(
+            stock=stock_message(await self.store.set_stock(sku, request.on_hand))
+        )
+
+    async def AdjustStock(
+        self, request: pb.AdjustStockRequest, context: Context
+    ) -> pb.AdjustStockResponse:
+        sku = parse_name(request.name, "stocks", SKU_PATTERN)
+        v = Violations()
+        v.require(
+            request.delta != 0 and abs(request.delta) <= MAX_QUANTITY,
+            "delta",
+            f"must be non-zero and within ±{MAX_QUANTITY}",
+        )
+        v.check()
+        record = await self.store.adjust_stock(sku, request.delta)
+        return pb.AdjustStockResponse(stock=stock_message(record))
+
+    async def ReserveStock(
+        self, request: pb.ReserveStockRequest, context: Context
+    ) -> pb.ReserveStockResponse:
+        v = Violations()
+        v.matches(ID_PATTERN, request.reservation_id, "reservation_id", "reservation_id")
+        lines = validate_lines(request.lines, v)
+        v.check("invalid reservation")
+        record = await self.store.reserve(request.reservation_id, lines)
+        return pb.ReserveStockResponse(reservation=reservation_message(record))
+
+    async def ReleaseReservation(
+        self, request: pb.ReleaseReservationRequest, context: Context
+    ) -> pb.ReleaseReservationResponse:
+        reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
+        record = await self.store.release(reservation_id)
+        return pb.ReleaseReservationResponse(reservation=reservation_message(record))
+
+    async def CommitReservation(
+        self, request: pb.CommitReservationRequest, context: Context
+    ) -> pb.CommitReservationResponse:
+        reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
+        record = await self.store.commit(reservation_id)
+        return pb.CommitReservationResponse(reservation=reservation_message(record))

@@ -1,0 +1,1 @@
+"""Orders: priced from the catalog, backed by inventory reservations."""

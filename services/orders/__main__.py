@@ -1,0 +1,4 @@
+from mesh.service import main, migrations_dir
+from services.orders import app
+
+main(app.SERVICE, app.build_unit, migrations_dir(app.__file__))

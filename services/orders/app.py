@@ -1,0 +1,39 @@
+"""Composition root of the orders service."""
+
+from __future__ import annotations
+
+from grpc import aio
+from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+
+from mesh.clients import Clients
+from mesh.config import Settings
+from mesh.db import Database
+from mesh.paging import PageTokens
+from mesh.server import ServiceUnit
+from services.orders.events import OrderEvents
+from services.orders.servicer import OrdersServicer
+from services.orders.store import OrdersStore
+
+SERVICE = "orders"
+GRPC_SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
+
+
+def build_unit(
+    settings: Settings, database: Database, clients: Clients | None = None
+) -> ServiceUnit:
+    clients = clients or Clients(settings.dependency_addrs, call_timeout=settings.call_timeout)
+    events = OrderEvents()
+    servicer = OrdersServicer(
+        OrdersStore(database.engine),
+        clients,
+        PageTokens(settings.page_token_key),
+        events,
+        watch_poll=settings.watch_poll,
+    )
+
+    def add(server: aio.Server) -> None:
+        orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server)
+
+    return ServiceUnit(
+        SERVICE, [GRPC_SERVICE], add, lifecycles=[database, clients], on_shutdown=events.close
+    )

@@ -1,0 +1,266 @@
+"""OrdersService: prices from catalog, stock from inventory, orders in its own store.
+
+CreateOrder reserves stock under a fresh reservation id per attempt, then writes
+the order. If writing fails, the reservation is released before the error goes
+back; if a concurrent twin with the same request_id won, this attempt releases
+its own reservation and answers with the twin's order. So a retry never holds
+stock twice and a failure never leaves stock held without an order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpc import aio
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.orders.v1 import orders_pb2 as pb
+from shop.orders.v1 import orders_pb2_grpc as pb_grpc
+from shop.type.v1 import money_pb2
+
+from mesh.clients import Clients
+from mesh.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    MeshError,
+    NotFound,
+    Unavailable,
+)
+from mesh.paging import PageTokens, page_size
+from mesh.timeutil import to_timestamp
+from mesh.validation import ID_PATTERN, Violations, parse_name
+from services.inventory.servicer import validate_lines
+from services.orders.events import OrderEvents
+from services.orders.store import CANCELLED, CONFIRMED, DuplicateRequest, OrderRecord, OrdersStore
+
+Context = aio.ServicerContext[Any, Any]
+ORDER_ID = re.compile(r"^[0-9a-f]{32}$")
+_STATUS = {CONFIRMED: pb.Order.STATUS_CONFIRMED, CANCELLED: pb.Order.STATUS_CANCELLED}
+_FINAL = {CANCELLED}
+log = logging.getLogger("orders")
+
+
+def order_message(record: OrderRecord) -> pb.Order:
+    def money(amount: int) -> money_pb2.Money:
+        return money_pb2.Money(currency_code=record.currency_code, amount_minor=amount)
+
+    return pb.Order(
+        name=f"orders/{record.order_id}",
+        request_id=record.request_id,
+        lines=[
+            pb.OrderLine(sku=s, quantity=q, unit_price=money(p), line_total=money(p * q))
+            for s, q, p in record.lines
+        ],
+        total=money(record.total_minor),
+        status=_STATUS[record.status],
+        reservation=f"reservations/{record.reservation_id}",
+        create_time=to_timestamp(record.create_time),
+        update_time=to_timestamp(record.update_time),
+    )
+
+
+def fingerprint(lines: list[tuple[str, int]]) -> str:
+    return hashlib.sha256(repr(sorted(lines)).encode()).hexdigest()
+
+
+class OrdersServicer(pb_grpc.OrdersServiceServicer):
+    def __init__(
+        self,
+        store: OrdersStore,
+        clients: Clients,
+        tokens: PageTokens,
+        events: OrderEvents,
+        *,
+        watch_poll: float = 1.0,
+    ) -> None:
+        self.store = store
+        self.clients = clients
+        self.tokens = tokens
+        self.events = events
+        self.watch_poll = watch_poll
+
+    def _catalog(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
+        return catalog_pb2_grpc.CatalogServiceStub(self.clients.channel("catalog"))  # type: ignore[return-value]
+
+    def _inventory(self) -> inventory_pb2_grpc.InventoryServiceAsyncStub:
+        return inventory_pb2_grpc.InventoryServiceStub(self.clients.channel("inventory"))  # type: ignore[return-value]
+
+    async def CreateOrder(
+        self, request: pb.CreateOrderRequest, context: Context
+    ) -> pb.CreateOrderResponse:
+        v = Violations()
+        v.matches(ID_PATTERN, request.request_id, "request_id", "request_id")
+        lines = validate_lines(request.lines, v)
+        v.check("invalid order")
+        print_ = fingerprint(lines)
+        existing = await self.store.by_request_id(request.request_id)
+        if existing is not None:
+            return pb.CreateOrderResponse(order=order_message(self._same_request(existing, print_)))
+
+        prices = await self._prices(lines)
+        currencies = {currency for currency, _ in prices.values()}
+        if len(currencies) > 1:
+            raise FailedPrecondition(
+                "an order's products must share one currency",
+                reason="MIXED_CURRENCIES",
+                metadata={"currencies": ",".join(sorted(currencies))},
+            )
+        reservation_id = f"ord-{uuid.uuid4().hex}"
+        inventory = self._inventory()
+        await self.clients.call(
+            inventory.ReserveStock,
+            inventory_pb2.ReserveStockRequest(
+                reservation_id=reservation_id,
+                lines=[inventory_pb2.ReservationLine(sku=s, quantity=q) for s, q in lines],
+            ),
+        )
+        priced = tuple(sorted((s, q, prices[s][1]) for s, q in lines))
+        record = OrderRecord(
+            order_id=uuid.uuid4().hex,
+            request_id=request.request_id,
+            fingerprint=print_,
+            status=CONFIRMED,
+            reservation_id=reservation_id,
+            currency_code=currencies.pop(),
+            total_minor=sum(q * p for _, q, p in priced),
+            lines=priced,
+        )
+        try:
+            created = await self.store.create(record)
+        except DuplicateRequest:
+            await self._release(reservation_id)
+            twin = await self.store.by_request_id(request.request_id)
+            assert twin is not None
+            return pb.CreateOrderResponse(order=order_message(self._same_request(twin, print_)))
+        except BaseException:
+            # Nothing was written: give the stock back before the error leaves.
+            await asyncio.shield(self._release(reservation_id))
+            raise
+        self.events.publish(created.order_id)
+        return pb.CreateOrderResponse(order=order_message(created))
+
+    def _same_request(self, existing: OrderRecord, print_: str) -> OrderRecord:
+        if existing.fingerprint != print_:
+            raise AlreadyExists(
+                f"request_id {existing.request_id!r} was used for another order",
+                reason="REQUEST_ID_REUSED",
+                metadata={
+                    "request_id": existing.request_id,
+                    "order": f"orders/{existing.order_id}",
+                },
+            )
+        return existing
+
+    async def _prices(self, lines: list[tuple[str, int]]) -> dict[str, tuple[str, int]]:
+        catalog = self._catalog()
+
+        async def one(index: int, sku: str) -> tuple[str, int]:
+            try:
+                reply = await self.clients.call(
+                    catalog.GetProduct, catalog_pb2.GetProductRequest(name=f"products/{sku}")
+                )
+            except NotFound:
+                raise InvalidArgument(
+                    f"unknown product {sku!r}",
+                    reason="UNKNOWN_PRODUCT",
+                    violations=[FieldViolation(f"lines[{index}].sku", "no such product")],
+                ) from None
+            product = reply.product
+            if not product.active:
+                raise FailedPrecondition(
+                    f"product {sku!r} is not active",
+                    reason="PRODUCT_INACTIVE",
+                    metadata={"sku": sku},
+                )
+            return product.price.currency_code, product.price.amount_minor
+
+        results = await asyncio.gather(*(one(i, sku) for i, (sku, _) in enumerate(lines)))
+        return {sku: price for (sku, _), price in zip(lines, results, strict=True)}
+
+    async def _release(self, reservation_id: str) -> None:
+        try:
+            await self.clients.call(
+                self._inventory().ReleaseReservation,
+                inventory_pb2.ReleaseReservationRequest(name=f"reservations/{reservation_id}"),
+            )
+        except MeshError:
+            log.exception("could not release reservation", extra={"reservation_id": reservation_id})
+
+    async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.GetOrderResponse:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        return pb.GetOrderResponse(order=order_message(await self.store.get(order_id)))
+
+    async def ListOrders(
+        self, request: pb.ListOrdersRequest, context: Context
+    ) -> pb.ListOrdersResponse:
+        limit = page_size(request.page_size)
+        cursor = self.tokens.decode(request.page_token, "orders")
+        after: tuple[int, str] | None = None
+        if cursor is not None:
+            if not (
+                isinstance(cursor, list)
+                and len(cursor) == 2
+                and isinstance(cursor[0], int)
+                and isinstance(cursor[1], str)
+            ):
+                raise InvalidArgument(
+                    "page_token is invalid", violations=[FieldViolation("page_token", "corrupt")]
+                )
+            after = (cursor[0], cursor[1])
+        records, more = await self.store.page(after=after, limit=limit)
+        token = ""
+        if more and records:
+            token = self.tokens.encode([records[-1].create_time, records[-1].order_id], "orders")
+        return pb.ListOrdersResponse(
+            orders=[order_message(r) for r in records], next_page_token=token
+        )
+
+    async def CancelOrder(
+        self, request: pb.CancelOrderRequest, context: Context
+    ) -> pb.CancelOrderResponse:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        order = await self.store.get(order_id)
+        if order.status != CONFIRMED:
+            raise FailedPrecondition(
+                f"order is {order.status.lower()}, only confirmed orders can be cancelled",
+                reason=f"ORDER_{order.status}",
+                metadata={"order": request.name, "status": order.status},
+            )
+        # Release first: if inventory is unreachable the order stays confirmed and a
+        # retry can finish the job (release is idempotent).
+        await self.clients.call(
+            self._inventory().ReleaseReservation,
+            inventory_pb2.ReleaseReservationRequest(name=f"reservations/{order.reservation_id}"),
+        )
+        await self.store.set_status(order_id, CONFIRMED, CANCELLED)
+        self.events.publish(order_id)
+        return pb.CancelOrderResponse(order=order_message(await self.store.get(order_id)))
+
+    async def WatchOrder(
+        self, request: pb.WatchOrderRequest, context: Context
+    ) -> AsyncIterator[pb.WatchOrderResponse]:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        with self.events.subscribe(order_id) as changed:
+            order = await self.store.get(order_id)
+            yield pb.WatchOrderResponse(order=order_message(order))
+            while order.status not in _FINAL:
+                if self.events.closed.is_set():
+                    raise Unavailable(
+                        "server is shutting down; watch again", reason="SHUTTING_DOWN"
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=self.watch_poll)
+                changed.clear()
+                latest = await self.store.get(order_id)
+                if (latest.status, latest.update_time) != (order.status, order.update_time):
+                    order = latest
+                    yield pb.WatchOrderResponse(order=order_message(order))

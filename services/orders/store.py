@@ -1,0 +1,150 @@
+"""Orders persistence: an order and its lines are written in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mesh.errors import NotFound
+from mesh.timeutil import now_us
+from services.orders.models import order_lines, orders
+
+__all__ = ["CANCELLED", "CONFIRMED", "DuplicateRequest", "OrderRecord", "OrdersStore"]
+
+CONFIRMED, CANCELLED = "CONFIRMED", "CANCELLED"
+
+
+class DuplicateRequest(Exception):
+    """An order with this request_id exists already (a retry, or a concurrent twin)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    order_id: str
+    request_id: str
+    fingerprint: str
+    status: str
+    reservation_id: str
+    currency_code: str
+    total_minor: int
+    lines: tuple[tuple[str, int, int], ...]  # (sku, quantity, unit_price_minor), sorted by sku
+    create_time: int = 0
+    update_time: int = 0
+
+
+class OrdersStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create(self, record: OrderRecord) -> OrderRecord:
+        now = now_us()
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    insert(orders).values(
+                        order_id=record.order_id,
+                        request_id=record.request_id,
+                        fingerprint=record.fingerprint,
+                        status=record.status,
+                        reservation_id=record.reservation_id,
+                        currency_code=record.currency_code,
+                        total_minor=record.total_minor,
+                        create_time=now,
+                        update_time=now,
+                    )
+                )
+                await conn.execute(
+                    insert(order_lines),
+                    [
+                        {
+                            "order_id": record.order_id,
+                            "sku": s,
+                            "quantity": q,
+                            "unit_price_minor": p,
+                        }
+                        for s, q, p in record.lines
+                    ],
+                )
+        except IntegrityError as exc:
+            if await self.by_request_id(record.request_id) is not None:
+                raise DuplicateRequest(record.request_id) from exc
+            raise
+        return await self.get(record.order_id)
+
+    async def get(self, order_id: str) -> OrderRecord:
+        async with self.engine.connect() as conn:
+            found = await self._load(conn, orders.c.order_id == order_id, 1)
+        if not found:
+            raise NotFound(
+                f"order {order_id!r} not found",
+                reason="ORDER_NOT_FOUND",
+                metadata={"order_id": order_id},
+            )
+        return found[0]
+
+    async def by_request_id(self, request_id: str) -> OrderRecord | None:
+        async with self.engine.connect() as conn:
+            found = await self._load(conn, orders.c.request_id == request_id, 1)
+        return found[0] if found else None
+
+    async def page(
+        self, *, after: tuple[int, str] | None, limit: int
+    ) -> tuple[list[OrderRecord], bool]:
+        """Newest first; ``after`` is the (create_time, order_id) of the last order seen."""
+        condition: Any = True
+        if after is not None:
+            time, order_id = after
+            condition = or_(
+                orders.c.create_time < time,
+                and_(orders.c.create_time == time, orders.c.order_id < order_id),
+            )
+        async with self.engine.connect() as conn:
+            found = await self._load(conn, condition, limit + 1)
+        return found[:limit], len(found) > limit
+
+    async def set_status(self, order_id: str, expected: str, status: str) -> bool:
+        """Moves the order from ``expected`` to ``status``; False if it was not in ``expected``."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(orders)
+                .where(orders.c.order_id == order_id, orders.c.status == expected)
+                .values(status=status, update_time=now_us())
+            )
+        return bool(result.rowcount)
+
+    async def _load(self, conn: AsyncConnection, condition: Any, limit: int) -> list[OrderRecord]:
+        rows = (
+            await conn.execute(
+                select(orders)
+                .where(condition)
+                .order_by(orders.c.create_time.desc(), orders.c.order_id.desc())
+                .limit(limit)
+            )
+        ).all()
+        if not rows:
+            return []
+        ids = [r.order_id for r in rows]
+        lines: dict[str, list[tuple[str, int, int]]] = {i: [] for i in ids}
+        for line in await conn.execute(
+            select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(order_lines.c.sku)
+        ):
+            lines[line.order_id].append((line.sku, line.quantity, line.unit_price_minor))
+        return [
+            OrderRecord(
+                order_id=r.order_id,
+                request_id=r.request_id,
+                fingerprint=r.fingerprint,
+                status=r.status,
+                reservation_id=r.reservation_id,
+                currency_code=r.currency_code,
+                total_minor=r.total_minor,
+                lines=tuple(lines[r.order_id]),
+                create_time=r.create_time,
+                update_time=r.update_time,
+            )
+            for r in rows
+        ]
