@@ -43,7 +43,9 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-async def _start(spec: ServiceSpec, index: int, port: int, data_dir: Path) -> Replica:
+async def _start(
+    spec: ServiceSpec, index: int, port: int, data_dir: Path, extra_env: dict[str, str]
+) -> Replica:
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     log = (logs / f"{spec.name}-{index}.log").open("ab")
@@ -53,6 +55,7 @@ async def _start(spec: ServiceSpec, index: int, port: int, data_dir: Path) -> Re
         "MESH_DATA_DIR": str(data_dir),
         "MESH_REPLICA": str(index),
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -105,37 +108,45 @@ async def _stop(replicas: list[Replica], grace: float) -> int:
 
 
 def _usage(topology: Topology, replicas: list[Replica]) -> None:
+    first = {r.spec.name: r for r in replicas if r.index == 0}
     _say("\nThe mesh is up. Try:")
-    for replica in replicas:
-        spec = replica.spec
-        if replica.index != 0:
-            continue
-        if spec.protocol == "http":
-            _say(f"  curl -s http://127.0.0.1:{spec.port}/healthz")
-            continue
-        _say(f"  grpcurl -plaintext 127.0.0.1:{spec.port} list")
-        _say(f"  grpcurl -plaintext 127.0.0.1:{spec.port} describe {spec.grpc_service}")
-    catalog, inventory, orders = (
-        topology.services.get(n) for n in ("catalog", "inventory", "orders")
-    )
-    if catalog and inventory and orders:
-        _say(
-            f'  grpcurl -plaintext -d \'{{"product": {{"sku": "mug", "display_name": "Mug", '
-            f'"price": {{"currency_code": "EUR", "amount_minor": 1200}}, "active": true}}}}\' '
-            f"127.0.0.1:{catalog.port} {catalog.grpc_service}/CreateProduct"
-        )
-        _say(
-            f'  grpcurl -plaintext -d \'{{"name": "stocks/mug", "on_hand": 10}}\' '
-            f"127.0.0.1:{inventory.port} {inventory.grpc_service}/SetStock"
-        )
-        _say(
-            f'  grpcurl -plaintext -d \'{{"request_id": "r1", "lines": [{{"sku": "mug", '
-            f'"quantity": 2}}]}}\' 127.0.0.1:{orders.port} {orders.grpc_service}/CreateOrder'
-        )
+    for replica in first.values():
+        if replica.spec.protocol == "http":
+            _say(f"  curl -s http://127.0.0.1:{replica.port}/healthz")
+        else:
+            _say(f"  grpcurl -plaintext 127.0.0.1:{replica.port} list")
+            _say(
+                f"  grpcurl -plaintext 127.0.0.1:{replica.port} describe {replica.spec.grpc_service}"
+            )
+    examples = {
+        "catalog": (
+            "CreateProduct",
+            '{"product": {"sku": "mug", "display_name": "Mug", '
+            '"price": {"currency_code": "EUR", "amount_minor": 1200}, "active": true}}',
+        ),
+        "inventory": ("SetStock", '{"name": "stocks/mug", "on_hand": 10}'),
+        "orders": ("CreateOrder", '{"request_id": "r1", "lines": [{"sku": "mug", "quantity": 2}]}'),
+    }
+    for name, (method, body) in examples.items():
+        if name in first:
+            replica = first[name]
+            _say(
+                f"  grpcurl -plaintext -d '{body}' 127.0.0.1:{replica.port} "
+                f"{replica.spec.grpc_service}/{method}"
+            )
     _say("Press Ctrl-C to stop.")
 
 
-async def run(topology: Topology, only: list[str], data_dir: Path, ready_timeout: float) -> int:
+def _dependency_env(topology: Topology, spec: ServiceSpec, offset: int) -> dict[str, str]:
+    return {
+        f"MESH_{dep.upper()}_ADDR": f"127.0.0.1:{topology[dep].port + offset}"
+        for dep in spec.depends_on
+    }
+
+
+async def run(
+    topology: Topology, only: list[str], data_dir: Path, ready_timeout: float, offset: int = 0
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -146,8 +157,9 @@ async def run(topology: Topology, only: list[str], data_dir: Path, ready_timeout
         for spec in specs:
             for index in range(spec.replicas):
                 # The first replica takes the documented port; the others any free one.
-                port = spec.port if index == 0 else 0
-                replica = await _start(spec, index, port, data_dir)
+                port = spec.port + offset if index == 0 else 0
+                env = _dependency_env(topology, spec, offset)
+                replica = await _start(spec, index, port, data_dir, env)
                 replicas.append(replica)
                 if port == 0:
                     continue
@@ -191,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", type=Path, default=Path(os.environ.get("MESH_DATA_DIR", ".data"))
     )
     parser.add_argument("--ready-timeout", type=float, default=60.0)
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="shift every port by this much (run a second mesh beside the first)",
+    )
     opts = parser.parse_args(argv)
     try:
         topology = load_topology()
@@ -204,7 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     _say(
         f"Starting the mesh ({', '.join(s.name for s in topology.start_order())}), data in {opts.data_dir}/"
     )
-    return asyncio.run(run(topology, opts.only, opts.data_dir.resolve(), opts.ready_timeout))
+    top = max(s.port for s in topology.services.values())
+    if not 0 <= opts.port_offset <= 65535 - top:
+        parser.error(f"--port-offset must be in 0..{65535 - top}")
+    if opts.ready_timeout <= 0:
+        parser.error("--ready-timeout must be positive")
+    return asyncio.run(
+        run(topology, opts.only, opts.data_dir.resolve(), opts.ready_timeout, opts.port_offset)
+    )
 
 
 if __name__ == "__main__":
