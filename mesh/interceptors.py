@@ -6,6 +6,7 @@ a context-variable set, a clock read and (when on) one log line.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import uuid
@@ -91,8 +92,15 @@ class MeshInterceptor(_Interceptor):
                 response_serializer=h.response_serializer,
             )
         if h.unary_stream is not None:
+            # Streaming handlers either yield (async generator) or call context.write.
+            stream = h.unary_stream
+            wrapped = (
+                self._stream(method, stream)
+                if inspect.isasyncgenfunction(stream)
+                else self._unary(method, stream)
+            )
             return grpc.unary_stream_rpc_method_handler(
-                self._stream(method, h.unary_stream),
+                wrapped,
                 request_deserializer=h.request_deserializer,
                 response_serializer=h.response_serializer,
             )

@@ -1,0 +1,248 @@
+"""The shared runtime: health, reflection, shutdown, access log, error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pb2
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+    ProtoReflectionDescriptorDatabase,
+)
+
+from mesh.server import MeshServer
+from tests.support import slow_service
+from shop.orders.v1 import orders_pb2_grpc
+from tests.support.mesh import Shop
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_health_reports_each_service(mesh: Shop) -> None:
+    for running, name in [
+        (mesh.catalog, "shop.catalog.v1.CatalogService"),
+        (mesh.inventory, "shop.inventory.v1.InventoryService"),
+        (mesh.orders, "shop.orders.v1.OrdersService"),
+    ]:
+        stub = health_pb2_grpc.HealthStub(running.channel)
+        for service in ["", name]:
+            reply = await stub.Check(health_pb2.HealthCheckRequest(service=service))
+            assert reply.status == SERVING
+        with pytest.raises(aio.AioRpcError) as caught:
+            await stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_health_goes_not_serving_when_shutdown_starts() -> None:
+    server = MeshServer(slow_service.unit(), shutdown_grace=2.0)
+    await server.start()
+    async with aio.insecure_channel(server.address) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+        first = await watch.read()
+        assert first.status == SERVING
+        in_flight = channel.unary_unary(slow_service.METHOD)(b"500")
+        await asyncio.sleep(0.1)
+        stopping = asyncio.create_task(server.stop())
+        update = await asyncio.wait_for(watch.read(), 2)
+        assert update.status == NOT_SERVING
+        assert await in_flight == b"500"  # drained, not cut off
+        await stopping
+
+
+async def test_reflection_lists_and_resolves_like_grpcurl(mesh: Shop) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(mesh.orders.channel)
+
+    async def ask(**kwargs: Any) -> reflection_pb2.ServerReflectionResponse:
+        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]))
+        return [r async for r in responses][0]
+
+    listed = await ask(list_services="")
+    names = {s.name for s in listed.list_services_response.service}
+    assert {"shop.orders.v1.OrdersService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+
+    # grpcurl resolves a method by asking for the file that holds its service.
+    found = await ask(file_containing_symbol="shop.orders.v1.OrdersService")
+    files = [descriptor_pb2.FileDescriptorProto.FromString(raw) for raw in found.file_descriptor_response.file_descriptor_proto]
+    assert files, found
+    orders_file = next((f for f in files if f.package == "shop.orders.v1"), None)
+    assert orders_file is not None, [(f.name, f.package) for f in files]
+    method = next(m for s in orders_file.service for m in s.method if m.name == "CreateOrder")
+    assert method.input_type == ".shop.orders.v1.CreateOrderRequest"
+    missing = await ask(file_containing_symbol="no.Such")
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_reflection_descriptor_database_resolves_methods(mesh_addresses: dict[str, str]) -> None:
+    """The same resolution grpcurl performs: a full descriptor pool from reflection alone."""
+    from google.protobuf.descriptor_pool import DescriptorPool
+
+    with grpc.insecure_channel(mesh_addresses["inventory"]) as channel:
+        pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        service = pool.FindServiceByName("shop.inventory.v1.InventoryService")
+        reserve = service.FindMethodByName("ReserveStock")
+        assert reserve.input_type.fields_by_name["lines"].message_type.full_name == "shop.inventory.v1.ReservationLine"
+        assert not reserve.server_streaming
+
+
+@pytest.fixture
+def mesh_addresses(tmp_path: Path) -> Any:
+    """The shop in a background event loop, for sync clients."""
+    import threading
+
+    from tests.support.mesh import shop
+
+    ready: dict[str, str] = {}
+    stop = threading.Event()
+
+    def run() -> None:
+        async def body() -> None:
+            async with shop("sqlite", tmp_path, None) as running:
+                ready.update(
+                    catalog=running.catalog.address,
+                    inventory=running.inventory.address,
+                    orders=running.orders.address,
+                )
+                while not stop.is_set():
+                    await asyncio.sleep(0.02)
+
+        asyncio.run(body())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not ready and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield ready
+    stop.set()
+    thread.join(10)
+
+
+def _spawn_slow(tmp_path: Path, grace: str = "5") -> tuple[subprocess.Popen[bytes], str]:
+    port_file = tmp_path / "port"
+    with (tmp_path / "log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.slow_service", str(port_file), grace],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env={**os.environ},
+        )
+    deadline = time.monotonic() + 20
+    while not port_file.exists() or not port_file.read_text():
+        assert process.poll() is None, (tmp_path / "log").read_text()
+        assert time.monotonic() < deadline, "slow service did not start"
+        time.sleep(0.05)
+    return process, f"127.0.0.1:{port_file.read_text()}"
+
+
+@pytest.mark.slow
+def test_sigterm_lets_in_flight_call_finish_and_exits_zero(tmp_path: Path) -> None:
+    process, address = _spawn_slow(tmp_path)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            call = channel.unary_unary(slow_service.METHOD).future(b"1500", timeout=10)
+            time.sleep(0.4)
+            process.send_signal(signal.SIGTERM)
+            assert call.result() == b"1500"
+        assert process.wait(10) == 0
+        log = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines() if line.startswith("{")]
+        messages = [entry["msg"] for entry in log]
+        assert messages.index("shutting down") < messages.index("stopped")
+        access = [e for e in log if e["logger"] == "mesh.access"]
+        assert access and access[0]["method"] == slow_service.METHOD and access[0]["code"] == "OK"
+        assert {"duration_ms", "request_id", "peer", "service"} <= set(access[0])
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.slow
+def test_grace_bounds_the_drain(tmp_path: Path) -> None:
+    process, address = _spawn_slow(tmp_path, grace="0.5")
+    try:
+        with grpc.insecure_channel(address) as channel:
+            call = channel.unary_unary(slow_service.METHOD).future(b"30000", timeout=20)
+            time.sleep(0.3)
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(10) == 0
+            assert time.monotonic() - started < 5
+            with pytest.raises(grpc.RpcError):
+                call.result()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+async def test_request_id_is_propagated_and_logged(mesh: Shop, caplog: pytest.LogCaptureFixture) -> None:
+    from shop.orders.v1 import orders_pb2 as opb
+
+    caplog.set_level(logging.INFO, logger="mesh.access")
+    request = opb.CreateOrderRequest(request_id="r", lines=[opb.OrderLineInput(sku="ghost", quantity=1)])
+    with pytest.raises(aio.AioRpcError):
+        await mesh.orders_stub.CreateOrder(request, metadata=(("x-request-id", "trace-me-42"),))
+    expected = {
+        ("/shop.orders.v1.OrdersService/CreateOrder", "INVALID_ARGUMENT"),
+        ("/shop.catalog.v1.CatalogService/GetProduct", "NOT_FOUND"),  # the hop kept the id
+    }
+    methods: set[tuple[str, str]] = set()
+    for _ in range(100):  # a server logs after its reply is on the wire
+        calls = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me-42"]
+        methods = {(r.method, r.code) for r in calls}  # type: ignore[attr-defined]
+        if expected <= methods:
+            break
+        await asyncio.sleep(0.01)
+    assert expected <= methods
+
+
+async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
+    """A 200 ms inbound deadline is what the orders->catalog hop gets, not the 5 s default."""
+    from shop.orders.v1 import orders_pb2 as opb
+    from tests.support.mesh import serve
+
+    seen: list[float | None] = []
+
+    async def get_product(request: bytes, context: aio.ServicerContext[Any, Any]) -> bytes:
+        seen.append(context.time_remaining())
+        await context.abort(grpc.StatusCode.NOT_FOUND, "recorded")
+        return b""
+
+    catalog = aio.server()
+    catalog.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "shop.catalog.v1.CatalogService",
+                {"GetProduct": grpc.unary_unary_rpc_method_handler(get_product)},
+            ),
+        )
+    )
+    port = catalog.add_insecure_port("127.0.0.1:0")
+    await catalog.start()
+    env = {"MESH_CATALOG_ADDR": f"127.0.0.1:{port}", "MESH_INVENTORY_ADDR": f"127.0.0.1:{port}"}
+    try:
+        async with serve("orders", f"sqlite+aiosqlite:///{tmp_path}/o.db", env=env) as orders:
+            stub = orders_pb2_grpc.OrdersServiceStub(orders.channel)
+            request = opb.CreateOrderRequest(request_id="d", lines=[opb.OrderLineInput(sku="mug", quantity=1)])
+            with pytest.raises(aio.AioRpcError):
+                await stub.CreateOrder(request, timeout=0.2)
+            with pytest.raises(aio.AioRpcError):
+                await stub.CreateOrder(request)
+    finally:
+        await catalog.stop(0)
+    assert len(seen) == 2
+    capped, default = seen
+    assert capped is not None and 0 < capped <= 0.2
+    assert default is not None and 4 < default <= 5.1  # MESH_CALL_TIMEOUT_SECONDS

@@ -1,0 +1,193 @@
+"""CatalogService over real gRPC, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
+
+from shop.catalog.v1 import catalog_pb2 as pb
+from shop.type.v1.money_pb2 import Money
+from tests.support.assertions import invalid, reason
+from tests.support.mesh import Shop
+
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+
+
+def product(sku: str = "mug", **overrides: object) -> pb.Product:
+    fields: dict[str, object] = {
+        "sku": sku,
+        "display_name": "Mug",
+        "description": "Holds coffee",
+        "price": Money(currency_code="EUR", amount_minor=1200),
+        "active": True,
+    }
+    fields.update(overrides)
+    return pb.Product(**fields)  # type: ignore[arg-type]
+
+
+async def test_create_and_get(mesh: Shop) -> None:
+    created = (await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))).product
+    assert created.name == "products/mug"
+    assert created.price.amount_minor == 1200 and created.active
+    assert created.create_time.seconds > 0
+    got = (await mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/mug"))).product
+    assert got == created
+
+
+async def test_create_twice_is_already_exists(mesh: Shop) -> None:
+    await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    call = mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    assert await reason(call, grpc.StatusCode.ALREADY_EXISTS) == "PRODUCT_EXISTS"
+
+
+async def test_create_reports_every_bad_field(mesh: Shop) -> None:
+    bad = product(
+        sku="no spaces",
+        display_name="  ",
+        description="x" * 2001,
+        price=Money(currency_code="euro", amount_minor=-1),
+    )
+    await invalid(
+        mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=bad)),
+        "product.sku",
+        "product.display_name",
+        "product.description",
+        "product.price.currency_code",
+        "product.price.amount_minor",
+    )
+    await invalid(mesh.catalog_stub.CreateProduct(pb.CreateProductRequest()), "product")
+    await invalid(
+        mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product(price=None))),
+        "product.price",
+    )
+    listed = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest())
+    assert list(listed.products) == []
+
+
+async def test_get_errors(mesh: Shop) -> None:
+    assert await reason(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/nope")), NOT_FOUND) == "PRODUCT_NOT_FOUND"
+    for name in ["", "products/", "mug", "shelves/mug", "products/a/b", "products/" + "x" * 65, "products/\u0000"]:
+        await invalid(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name=name)), "name")
+
+
+async def test_list_paginates_and_filters(mesh: Shop) -> None:
+    for i in range(7):
+        await mesh.catalog_stub.CreateProduct(
+            pb.CreateProductRequest(product=product(f"sku-{i}", active=i % 2 == 0))
+        )
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        page = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=3, page_token=token))
+        seen += [p.sku for p in page.products]
+        pages += 1
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [f"sku-{i}" for i in range(7)]
+    assert pages == 3
+    active = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(active=True))
+    assert [p.sku for p in active.products] == ["sku-0", "sku-2", "sku-4", "sku-6"]
+    inactive = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(active=False, page_size=1))
+    assert [p.sku for p in inactive.products] == ["sku-1"]
+    # A token is bound to its filter: reusing it with another filter is refused.
+    await invalid(
+        mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_token=inactive.next_page_token)),
+        "page_token",
+    )
+
+
+async def test_list_rejects_tampered_tokens_and_bad_sizes(mesh: Shop) -> None:
+    for i in range(3):
+        await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product(f"p{i}")))
+    page = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=1))
+    token = page.next_page_token
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    for bad in [flipped, "garbage", "a.b", token + "x", "." * 2000, "\u00e9.\u00e9"]:
+        await invalid(mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=1, page_token=bad)), "page_token")
+    await invalid(mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=-1)), "page_size")
+    huge = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=100_000))
+    assert len(huge.products) == 3
+
+
+async def test_update_with_mask(mesh: Shop) -> None:
+    await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    change = pb.Product(name="products/mug", display_name="Big mug", description="ignored")
+    updated = (
+        await mesh.catalog_stub.UpdateProduct(
+            pb.UpdateProductRequest(product=change, update_mask=FieldMask(paths=["display_name"]))
+        )
+    ).product
+    assert updated.display_name == "Big mug"
+    assert updated.description == "Holds coffee"
+    assert updated.update_time.ToMicroseconds() >= updated.create_time.ToMicroseconds()
+    priced = (
+        await mesh.catalog_stub.UpdateProduct(
+            pb.UpdateProductRequest(
+                product=pb.Product(name="products/mug", price=Money(currency_code="USD", amount_minor=5)),
+                update_mask=FieldMask(paths=["price"]),
+            )
+        )
+    ).product
+    assert (priced.price.currency_code, priced.price.amount_minor) == ("USD", 5)
+
+
+async def test_update_errors(mesh: Shop) -> None:
+    await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    stub = mesh.catalog_stub
+    await invalid(stub.UpdateProduct(pb.UpdateProductRequest()), "product")
+    await invalid(
+        stub.UpdateProduct(
+            pb.UpdateProductRequest(product=pb.Product(name="products/mug"), update_mask=FieldMask(paths=["sku"]))
+        ),
+        "update_mask",
+    )
+    await invalid(
+        stub.UpdateProduct(
+            pb.UpdateProductRequest(
+                product=pb.Product(name="products/mug", display_name=""),
+                update_mask=FieldMask(paths=["display_name"]),
+            )
+        ),
+        "product.display_name",
+    )
+    await invalid(
+        stub.UpdateProduct(
+            pb.UpdateProductRequest(
+                product=pb.Product(name="products/mug", sku="other", display_name="x"),
+                update_mask=FieldMask(paths=["display_name"]),
+            )
+        ),
+        "product.sku",
+    )
+    missing = pb.UpdateProductRequest(
+        product=pb.Product(name="products/nope", display_name="x"), update_mask=FieldMask(paths=["display_name"])
+    )
+    assert await reason(stub.UpdateProduct(missing), NOT_FOUND) == "PRODUCT_NOT_FOUND"
+    got = (await stub.GetProduct(pb.GetProductRequest(name="products/mug"))).product
+    assert got.display_name == "Mug"
+
+
+async def test_delete(mesh: Shop) -> None:
+    await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    await mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/mug"))
+    await reason(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/mug")), NOT_FOUND)
+    await reason(mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/mug")), NOT_FOUND)
+    await invalid(mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/")), "name")
+
+
+async def test_oversized_message_is_refused_and_nothing_written(mesh: Shop) -> None:
+    huge = product(description="x" * (5 * 1024 * 1024))
+    error = await reason_or_code(mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=huge)))
+    assert error == grpc.StatusCode.RESOURCE_EXHAUSTED
+    listed = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest())
+    assert list(listed.products) == []
+
+
+async def reason_or_code(call: object) -> grpc.StatusCode:
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as exc:
+        return exc.code()
+    raise AssertionError("the call succeeded")

@@ -1,0 +1,124 @@
+"""Real services on loopback, in this process, for integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grpc import aio
+from sqlalchemy import text
+
+from mesh.config import Settings, load_settings
+from mesh.db import Database
+from mesh.server import MeshServer, ServiceUnit
+from mesh.service import build_server, migrations_dir
+from services.catalog import app as catalog_app
+from services.inventory import app as inventory_app
+from services.orders import app as orders_app
+from shop.catalog.v1 import catalog_pb2_grpc
+from shop.inventory.v1 import inventory_pb2_grpc
+from shop.orders.v1 import orders_pb2_grpc
+
+APPS: dict[str, Any] = {"catalog": catalog_app, "inventory": inventory_app, "orders": orders_app}
+TABLES = {
+    "catalog": ["products"],
+    "inventory": ["reservation_lines", "reservations", "stock"],
+    "orders": ["order_lines", "orders"],
+}
+
+
+def settings_for(service: str, db_url: str, **env: str) -> Settings:
+    return load_settings(
+        service,
+        environ={"MESH_PORT": "0", f"{service.upper()}_DATABASE_URL": db_url, "MESH_WATCH_POLL_SECONDS": "0.2", **env},
+    )
+
+
+async def reset(database: Database, service: str) -> None:
+    """Empty the service's tables (PostgreSQL databases live for the whole session)."""
+    if database.engine.dialect.name != "postgresql":
+        return
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES[service])} CASCADE"))
+
+
+@dataclass
+class Running:
+    server: MeshServer
+    database: Database
+    channel: aio.Channel
+    settings: Settings
+
+    @property
+    def address(self) -> str:
+        return self.server.address
+
+
+@asynccontextmanager
+async def serve(
+    service: str,
+    db_url: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    unit: ServiceUnit | None = None,
+    fresh: bool = True,
+) -> AsyncIterator[Running]:
+    settings = settings_for(service, db_url, **dict(env or {}))
+    app = APPS[service]
+    database = Database(settings.database_url, service, migrations_dir(app.__file__))
+    server = build_server(settings, unit or app.build_unit(settings, database))
+    await server.start()
+    if fresh:
+        await reset(database, service)
+    channel = aio.insecure_channel(server.address)
+    try:
+        yield Running(server, database, channel, settings)
+    finally:
+        await channel.close(None)
+        await server.stop(1.0)
+
+
+def db_url_for(kind: str, tmp: Path, service: str, pg_url: str | None) -> str:
+    if kind == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / (service + '.db')}"
+    assert pg_url is not None
+    return pg_url
+
+
+@dataclass
+class Shop:
+    """The three services wired together, with async stubs."""
+
+    catalog: Running
+    inventory: Running
+    orders: Running
+
+    @property
+    def catalog_stub(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
+        return catalog_pb2_grpc.CatalogServiceStub(self.catalog.channel)  # type: ignore[return-value]
+
+    @property
+    def inventory_stub(self) -> inventory_pb2_grpc.InventoryServiceAsyncStub:
+        return inventory_pb2_grpc.InventoryServiceStub(self.inventory.channel)  # type: ignore[return-value]
+
+    @property
+    def orders_stub(self) -> orders_pb2_grpc.OrdersServiceAsyncStub:
+        return orders_pb2_grpc.OrdersServiceStub(self.orders.channel)  # type: ignore[return-value]
+
+
+@asynccontextmanager
+async def shop(kind: str, tmp: Path, pg_url: str | None, **orders_env: str) -> AsyncIterator[Shop]:
+    async with (
+        serve("catalog", db_url_for(kind, tmp, "catalog", pg_url)) as catalog,
+        serve("inventory", db_url_for(kind, tmp, "inventory", pg_url)) as inventory,
+    ):
+        env = {
+            "MESH_CATALOG_ADDR": catalog.address,
+            "MESH_INVENTORY_ADDR": inventory.address,
+            **orders_env,
+        }
+        async with serve("orders", db_url_for(kind, tmp, "orders", pg_url), env=env) as orders:
+            yield Shop(catalog, inventory, orders)
