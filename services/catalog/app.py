@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from grpc import aio
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 from mesh.config import Settings
 from mesh.db import Database
@@ -11,6 +10,7 @@ from mesh.paging import PageTokens
 from mesh.server import ServiceUnit
 from services.catalog.servicer import CatalogServicer
 from services.catalog.store import CatalogStore
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 
 SERVICE = "catalog"
 GRPC_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name

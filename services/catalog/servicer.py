@@ -6,15 +6,15 @@ import re
 from typing import Any
 
 from grpc import aio
-from shop.catalog.v1 import catalog_pb2 as pb
-from shop.catalog.v1 import catalog_pb2_grpc as pb_grpc
-from shop.type.v1 import money_pb2
 
 from mesh.errors import FieldViolation, InvalidArgument
 from mesh.paging import PageTokens, page_size
 from mesh.timeutil import to_timestamp
 from mesh.validation import SKU_PATTERN, Violations, parse_name
 from services.catalog.store import CatalogStore, ProductRecord
+from shop.catalog.v1 import catalog_pb2 as pb
+from shop.catalog.v1 import catalog_pb2_grpc as pb_grpc
+from shop.type.v1 import money_pb2
 
 Context = aio.ServicerContext[Any, Any]
 

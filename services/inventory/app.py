@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from grpc import aio
-from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from mesh.config import Settings
 from mesh.db import Database
 from mesh.server import ServiceUnit
 from services.inventory.servicer import InventoryServicer
 from services.inventory.store import InventoryStore
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 SERVICE = "inventory"
 GRPC_SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name

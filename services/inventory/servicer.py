@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from grpc import aio
-from shop.inventory.v1 import inventory_pb2 as pb
-from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
 
 from mesh.timeutil import to_timestamp
 from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name
 from services.inventory.store import InventoryStore, ReservationRecord, StockRecord
+from shop.inventory.v1 import inventory_pb2 as pb
+from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
 
 Context = aio.ServicerContext[Any, Any]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from grpc import aio
-from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
 from mesh.clients import Clients
 from mesh.config import Settings
@@ -13,6 +12,7 @@ from mesh.server import ServiceUnit
 from services.orders.events import OrderEvents
 from services.orders.servicer import OrdersServicer
 from services.orders.store import OrdersStore
+from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
 SERVICE = "orders"
 GRPC_SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name

@@ -19,11 +19,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from grpc import aio
-from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
-from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
-from shop.orders.v1 import orders_pb2 as pb
-from shop.orders.v1 import orders_pb2_grpc as pb_grpc
-from shop.type.v1 import money_pb2
 
 from mesh.clients import Clients
 from mesh.errors import (
@@ -41,6 +36,11 @@ from mesh.validation import ID_PATTERN, Violations, parse_name
 from services.inventory.servicer import validate_lines
 from services.orders.events import OrderEvents
 from services.orders.store import CANCELLED, CONFIRMED, DuplicateRequest, OrderRecord, OrdersStore
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
+from shop.orders.v1 import orders_pb2 as pb
+from shop.orders.v1 import orders_pb2_grpc as pb_grpc
+from shop.type.v1 import money_pb2
 
 Context = aio.ServicerContext[Any, Any]
 ORDER_ID = re.compile(r"^[0-9a-f]{32}$")

@@ -49,4 +49,4 @@ async def reason(call: Awaitable[Any], code: grpc.StatusCode) -> str:
     error = await rpc_error(call, code)
     info, _ = details(error)
     assert info is not None, "the error carries no ErrorInfo"
-    return info.reason
+    return str(info.reason)

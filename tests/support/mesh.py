@@ -33,7 +33,12 @@ TABLES = {
 def settings_for(service: str, db_url: str, **env: str) -> Settings:
     return load_settings(
         service,
-        environ={"MESH_PORT": "0", f"{service.upper()}_DATABASE_URL": db_url, "MESH_WATCH_POLL_SECONDS": "0.2", **env},
+        environ={
+            "MESH_PORT": "0",
+            f"{service.upper()}_DATABASE_URL": db_url,
+            "MESH_WATCH_POLL_SECONDS": "0.2",
+            **env,
+        },
     )
 
 

@@ -24,8 +24,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from mesh.server import MeshServer
-from tests.support import slow_service
 from shop.orders.v1 import orders_pb2_grpc
+from tests.support import slow_service
 from tests.support.mesh import Shop
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -54,7 +54,7 @@ async def test_health_goes_not_serving_when_shutdown_starts() -> None:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
         first = await watch.read()
         assert first.status == SERVING
-        in_flight = channel.unary_unary(slow_service.METHOD)(b"500")
+        in_flight = channel.unary_unary(slow_service.METHOD, None, None)(b"500")
         await asyncio.sleep(0.1)
         stopping = asyncio.create_task(server.stop())
         update = await asyncio.wait_for(watch.read(), 2)
@@ -67,16 +67,25 @@ async def test_reflection_lists_and_resolves_like_grpcurl(mesh: Shop) -> None:
     stub = reflection_pb2_grpc.ServerReflectionStub(mesh.orders.channel)
 
     async def ask(**kwargs: Any) -> reflection_pb2.ServerReflectionResponse:
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]))
-        return [r async for r in responses][0]
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(**kwargs)])
+        )
+        return [r async for r in responses][0]  # noqa: RUF015 - one request, one reply
 
     listed = await ask(list_services="")
     names = {s.name for s in listed.list_services_response.service}
-    assert {"shop.orders.v1.OrdersService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+    assert {
+        "shop.orders.v1.OrdersService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= names
 
     # grpcurl resolves a method by asking for the file that holds its service.
     found = await ask(file_containing_symbol="shop.orders.v1.OrdersService")
-    files = [descriptor_pb2.FileDescriptorProto.FromString(raw) for raw in found.file_descriptor_response.file_descriptor_proto]
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(raw)
+        for raw in found.file_descriptor_response.file_descriptor_proto
+    ]
     assert files, found
     orders_file = next((f for f in files if f.package == "shop.orders.v1"), None)
     assert orders_file is not None, [(f.name, f.package) for f in files]
@@ -94,7 +103,9 @@ def test_reflection_descriptor_database_resolves_methods(mesh_addresses: dict[st
         pool = DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
         service = pool.FindServiceByName("shop.inventory.v1.InventoryService")
         reserve = service.FindMethodByName("ReserveStock")
-        assert reserve.input_type.fields_by_name["lines"].message_type.full_name == "shop.inventory.v1.ReservationLine"
+        line = reserve.input_type.fields_by_name["lines"].message_type
+        assert line is not None
+        assert line.full_name == "shop.inventory.v1.ReservationLine"
         assert not reserve.server_streaming
 
 
@@ -153,12 +164,16 @@ def test_sigterm_lets_in_flight_call_finish_and_exits_zero(tmp_path: Path) -> No
     process, address = _spawn_slow(tmp_path)
     try:
         with grpc.insecure_channel(address) as channel:
-            call = channel.unary_unary(slow_service.METHOD).future(b"1500", timeout=10)
+            call = channel.unary_unary(slow_service.METHOD, None, None).future(b"1500", timeout=10)
             time.sleep(0.4)
             process.send_signal(signal.SIGTERM)
             assert call.result() == b"1500"
         assert process.wait(10) == 0
-        log = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines() if line.startswith("{")]
+        log = [
+            json.loads(line)
+            for line in (tmp_path / "log").read_text().splitlines()
+            if line.startswith("{")
+        ]
         messages = [entry["msg"] for entry in log]
         assert messages.index("shutting down") < messages.index("stopped")
         access = [e for e in log if e["logger"] == "mesh.access"]
@@ -174,7 +189,7 @@ def test_grace_bounds_the_drain(tmp_path: Path) -> None:
     process, address = _spawn_slow(tmp_path, grace="0.5")
     try:
         with grpc.insecure_channel(address) as channel:
-            call = channel.unary_unary(slow_service.METHOD).future(b"30000", timeout=20)
+            call = channel.unary_unary(slow_service.METHOD, None, None).future(b"30000", timeout=20)
             time.sleep(0.3)
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
@@ -187,11 +202,15 @@ def test_grace_bounds_the_drain(tmp_path: Path) -> None:
             process.kill()
 
 
-async def test_request_id_is_propagated_and_logged(mesh: Shop, caplog: pytest.LogCaptureFixture) -> None:
+async def test_request_id_is_propagated_and_logged(
+    mesh: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
     from shop.orders.v1 import orders_pb2 as opb
 
     caplog.set_level(logging.INFO, logger="mesh.access")
-    request = opb.CreateOrderRequest(request_id="r", lines=[opb.OrderLineInput(sku="ghost", quantity=1)])
+    request = opb.CreateOrderRequest(
+        request_id="r", lines=[opb.OrderLineInput(sku="ghost", quantity=1)]
+    )
     with pytest.raises(aio.AioRpcError):
         await mesh.orders_stub.CreateOrder(request, metadata=(("x-request-id", "trace-me-42"),))
     expected = {
@@ -235,7 +254,9 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
     try:
         async with serve("orders", f"sqlite+aiosqlite:///{tmp_path}/o.db", env=env) as orders:
             stub = orders_pb2_grpc.OrdersServiceStub(orders.channel)
-            request = opb.CreateOrderRequest(request_id="d", lines=[opb.OrderLineInput(sku="mug", quantity=1)])
+            request = opb.CreateOrderRequest(
+                request_id="d", lines=[opb.OrderLineInput(sku="mug", quantity=1)]
+            )
             with pytest.raises(aio.AioRpcError):
                 await stub.CreateOrder(request, timeout=0.2)
             with pytest.raises(aio.AioRpcError):

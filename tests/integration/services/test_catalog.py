@@ -26,7 +26,9 @@ def product(sku: str = "mug", **overrides: object) -> pb.Product:
 
 
 async def test_create_and_get(mesh: Shop) -> None:
-    created = (await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))).product
+    created = (
+        await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    ).product
     assert created.name == "products/mug"
     assert created.price.amount_minor == 1200 and created.active
     assert created.create_time.seconds > 0
@@ -65,8 +67,21 @@ async def test_create_reports_every_bad_field(mesh: Shop) -> None:
 
 
 async def test_get_errors(mesh: Shop) -> None:
-    assert await reason(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/nope")), NOT_FOUND) == "PRODUCT_NOT_FOUND"
-    for name in ["", "products/", "mug", "shelves/mug", "products/a/b", "products/" + "x" * 65, "products/\u0000"]:
+    assert (
+        await reason(
+            mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/nope")), NOT_FOUND
+        )
+        == "PRODUCT_NOT_FOUND"
+    )
+    for name in [
+        "",
+        "products/",
+        "mug",
+        "shelves/mug",
+        "products/a/b",
+        "products/" + "x" * 65,
+        "products/\u0000",
+    ]:
         await invalid(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name=name)), "name")
 
 
@@ -79,7 +94,9 @@ async def test_list_paginates_and_filters(mesh: Shop) -> None:
     token = ""
     pages = 0
     while True:
-        page = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=3, page_token=token))
+        page = await mesh.catalog_stub.ListProducts(
+            pb.ListProductsRequest(page_size=3, page_token=token)
+        )
         seen += [p.sku for p in page.products]
         pages += 1
         token = page.next_page_token
@@ -89,7 +106,9 @@ async def test_list_paginates_and_filters(mesh: Shop) -> None:
     assert pages == 3
     active = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(active=True))
     assert [p.sku for p in active.products] == ["sku-0", "sku-2", "sku-4", "sku-6"]
-    inactive = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(active=False, page_size=1))
+    inactive = await mesh.catalog_stub.ListProducts(
+        pb.ListProductsRequest(active=False, page_size=1)
+    )
     assert [p.sku for p in inactive.products] == ["sku-1"]
     # A token is bound to its filter: reusing it with another filter is refused.
     await invalid(
@@ -105,7 +124,10 @@ async def test_list_rejects_tampered_tokens_and_bad_sizes(mesh: Shop) -> None:
     token = page.next_page_token
     flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     for bad in [flipped, "garbage", "a.b", token + "x", "." * 2000, "\u00e9.\u00e9"]:
-        await invalid(mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=1, page_token=bad)), "page_token")
+        await invalid(
+            mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=1, page_token=bad)),
+            "page_token",
+        )
     await invalid(mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=-1)), "page_size")
     huge = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=100_000))
     assert len(huge.products) == 3
@@ -125,7 +147,9 @@ async def test_update_with_mask(mesh: Shop) -> None:
     priced = (
         await mesh.catalog_stub.UpdateProduct(
             pb.UpdateProductRequest(
-                product=pb.Product(name="products/mug", price=Money(currency_code="USD", amount_minor=5)),
+                product=pb.Product(
+                    name="products/mug", price=Money(currency_code="USD", amount_minor=5)
+                ),
                 update_mask=FieldMask(paths=["price"]),
             )
         )
@@ -139,7 +163,9 @@ async def test_update_errors(mesh: Shop) -> None:
     await invalid(stub.UpdateProduct(pb.UpdateProductRequest()), "product")
     await invalid(
         stub.UpdateProduct(
-            pb.UpdateProductRequest(product=pb.Product(name="products/mug"), update_mask=FieldMask(paths=["sku"]))
+            pb.UpdateProductRequest(
+                product=pb.Product(name="products/mug"), update_mask=FieldMask(paths=["sku"])
+            )
         ),
         "update_mask",
     )
@@ -162,7 +188,8 @@ async def test_update_errors(mesh: Shop) -> None:
         "product.sku",
     )
     missing = pb.UpdateProductRequest(
-        product=pb.Product(name="products/nope", display_name="x"), update_mask=FieldMask(paths=["display_name"])
+        product=pb.Product(name="products/nope", display_name="x"),
+        update_mask=FieldMask(paths=["display_name"]),
     )
     assert await reason(stub.UpdateProduct(missing), NOT_FOUND) == "PRODUCT_NOT_FOUND"
     got = (await stub.GetProduct(pb.GetProductRequest(name="products/mug"))).product
@@ -173,13 +200,19 @@ async def test_delete(mesh: Shop) -> None:
     await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
     await mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/mug"))
     await reason(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name="products/mug")), NOT_FOUND)
-    await reason(mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/mug")), NOT_FOUND)
-    await invalid(mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/")), "name")
+    await reason(
+        mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/mug")), NOT_FOUND
+    )
+    await invalid(
+        mesh.catalog_stub.DeleteProduct(pb.DeleteProductRequest(name="products/")), "name"
+    )
 
 
 async def test_oversized_message_is_refused_and_nothing_written(mesh: Shop) -> None:
     huge = product(description="x" * (5 * 1024 * 1024))
-    error = await reason_or_code(mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=huge)))
+    error = await reason_or_code(
+        mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=huge))
+    )
     assert error == grpc.StatusCode.RESOURCE_EXHAUSTED
     listed = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest())
     assert list(listed.products) == []

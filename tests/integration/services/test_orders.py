@@ -18,16 +18,23 @@ from tests.support.mesh import Shop
 FAILED = grpc.StatusCode.FAILED_PRECONDITION
 
 
-async def seed(mesh: Shop, sku: str, price: int, on_hand: int, *, currency: str = "EUR", active: bool = True) -> None:
+async def seed(
+    mesh: Shop, sku: str, price: int, on_hand: int, *, currency: str = "EUR", active: bool = True
+) -> None:
     product = cpb.Product(
-        sku=sku, display_name=sku.title(), price=Money(currency_code=currency, amount_minor=price), active=active
+        sku=sku,
+        display_name=sku.title(),
+        price=Money(currency_code=currency, amount_minor=price),
+        active=active,
     )
     await mesh.catalog_stub.CreateProduct(cpb.CreateProductRequest(product=product))
     await mesh.inventory_stub.SetStock(ipb.SetStockRequest(name=f"stocks/{sku}", on_hand=on_hand))
 
 
 async def available(mesh: Shop, sku: str) -> int:
-    return (await mesh.inventory_stub.GetStock(ipb.GetStockRequest(name=f"stocks/{sku}"))).stock.available
+    return (
+        await mesh.inventory_stub.GetStock(ipb.GetStockRequest(name=f"stocks/{sku}"))
+    ).stock.available
 
 
 def order_request(request_id: str, *lines: tuple[str, int]) -> pb.CreateOrderRequest:
@@ -45,7 +52,10 @@ async def test_create_prices_from_catalog_and_reserves_stock(mesh: Shop) -> None
     await seed(mesh, "tea", 450, 5)
     order = (await mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 2), ("tea", 3)))).order
     assert order.status == pb.Order.STATUS_CONFIRMED
-    assert [(line.sku, line.quantity, line.unit_price.amount_minor, line.line_total.amount_minor) for line in order.lines] == [
+    assert [
+        (line.sku, line.quantity, line.unit_price.amount_minor, line.line_total.amount_minor)
+        for line in order.lines
+    ] == [
         ("mug", 2, 1200, 2400),
         ("tea", 3, 450, 1350),
     ]
@@ -62,7 +72,9 @@ async def test_create_is_idempotent_by_request_id(mesh: Shop) -> None:
     first = (await mesh.orders_stub.CreateOrder(order_request("same", ("mug", 2)))).order
     again = (await mesh.orders_stub.CreateOrder(order_request("same", ("mug", 2)))).order
     assert again == first
-    twins = await asyncio.gather(*(mesh.orders_stub.CreateOrder(order_request("twin", ("mug", 1))) for _ in range(5)))
+    twins = await asyncio.gather(
+        *(mesh.orders_stub.CreateOrder(order_request("twin", ("mug", 1))) for _ in range(5))
+    )
     assert len({t.order.name for t in twins}) == 1
     assert await available(mesh, "mug") == 7
     assert await order_count(mesh) == 2
@@ -75,9 +87,18 @@ async def test_create_errors_write_nothing(mesh: Shop) -> None:
     await seed(mesh, "old", 100, 5, active=False)
     await seed(mesh, "usd", 100, 5, currency="USD")
     stub = mesh.orders_stub
-    assert await reason(stub.CreateOrder(order_request("a", ("mug", 3))), FAILED) == "INSUFFICIENT_STOCK"
-    assert await reason(stub.CreateOrder(order_request("b", ("mug", 1), ("old", 1))), FAILED) == "PRODUCT_INACTIVE"
-    assert await reason(stub.CreateOrder(order_request("c", ("mug", 1), ("usd", 1))), FAILED) == "MIXED_CURRENCIES"
+    assert (
+        await reason(stub.CreateOrder(order_request("a", ("mug", 3))), FAILED)
+        == "INSUFFICIENT_STOCK"
+    )
+    assert (
+        await reason(stub.CreateOrder(order_request("b", ("mug", 1), ("old", 1))), FAILED)
+        == "PRODUCT_INACTIVE"
+    )
+    assert (
+        await reason(stub.CreateOrder(order_request("c", ("mug", 1), ("usd", 1))), FAILED)
+        == "MIXED_CURRENCIES"
+    )
     await invalid(stub.CreateOrder(order_request("d", ("mug", 1), ("ghost", 1))), "lines[1].sku")
     assert await available(mesh, "mug") == 2
     assert await order_count(mesh) == 0
@@ -93,11 +114,15 @@ async def test_hostile_input(mesh: Shop) -> None:
     await invalid(stub.CreateOrder(order_request("r", ("mug", 0))), "lines[0].quantity")
     await invalid(stub.CreateOrder(order_request("r", ("mug", -1))), "lines[0].quantity")
     await invalid(stub.CreateOrder(order_request("r", ("mug", 2**62))), "lines[0].quantity")
-    await invalid(stub.CreateOrder(order_request("r", ("mug'; DROP TABLE orders;--", 1))), "lines[0].sku")
+    await invalid(
+        stub.CreateOrder(order_request("r", ("mug'; DROP TABLE orders;--", 1))), "lines[0].sku"
+    )
     await invalid(stub.CreateOrder(order_request("r", ("mug", 1), ("mug", 1))), "lines[1].sku")
     for name in ["", "orders/", "orders/../x", "orders/" + "f" * 33, "products/" + "f" * 32]:
         await invalid(stub.GetOrder(pb.GetOrderRequest(name=name)), "name")
-    await reason(stub.GetOrder(pb.GetOrderRequest(name="orders/" + "0" * 32)), grpc.StatusCode.NOT_FOUND)
+    await reason(
+        stub.GetOrder(pb.GetOrderRequest(name="orders/" + "0" * 32)), grpc.StatusCode.NOT_FOUND
+    )
     await invalid(stub.ListOrders(pb.ListOrdersRequest(page_token="nope")), "page_token")
     await invalid(stub.ListOrders(pb.ListOrdersRequest(page_size=-5)), "page_size")
     big = order_request("big", ("mug", 1))
@@ -116,7 +141,10 @@ async def test_cancel_releases_stock(mesh: Shop) -> None:
     assert await available(mesh, "mug") == 10
     again = mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name=order.name))
     assert await reason(again, FAILED) == "ORDER_CANCELLED"
-    await reason(mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name="orders/" + "a" * 32)), grpc.StatusCode.NOT_FOUND)
+    await reason(
+        mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name="orders/" + "a" * 32)),
+        grpc.StatusCode.NOT_FOUND,
+    )
     await invalid(mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name="x")), "name")
     # A retry of the create after cancelling returns the cancelled order; it does not reserve again.
     retried = (await mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 4)))).order
@@ -126,11 +154,16 @@ async def test_cancel_releases_stock(mesh: Shop) -> None:
 
 async def test_list_orders_paginates_newest_first(mesh: Shop) -> None:
     await seed(mesh, "mug", 100, 100)
-    names = [(await mesh.orders_stub.CreateOrder(order_request(f"r{i}", ("mug", 1)))).order.name for i in range(5)]
+    names = [
+        (await mesh.orders_stub.CreateOrder(order_request(f"r{i}", ("mug", 1)))).order.name
+        for i in range(5)
+    ]
     seen: list[str] = []
     token = ""
     while True:
-        page = await mesh.orders_stub.ListOrders(pb.ListOrdersRequest(page_size=2, page_token=token))
+        page = await mesh.orders_stub.ListOrders(
+            pb.ListOrdersRequest(page_size=2, page_token=token)
+        )
         seen += [o.name for o in page.orders]
         token = page.next_page_token
         if not token:
@@ -176,20 +209,35 @@ async def test_failure_after_reservation_releases_it(mesh: Shop) -> None:
     async with engine.begin() as conn:
         if engine.dialect.name == "sqlite":
             await conn.execute(
-                text("CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON orders BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+                )
             )
         else:
             await conn.execute(
-                text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql")
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql"
+                )
             )
-            await conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
     try:
-        error = await rpc_error(mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 3))), grpc.StatusCode.INTERNAL)
+        error = await rpc_error(
+            mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 3))), grpc.StatusCode.INTERNAL
+        )
         assert "disk on fire" not in (error.details() or "")  # internals are not leaked
         assert await available(mesh, "mug") == 10
     finally:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER refuse" + ("" if engine.dialect.name == "sqlite" else " ON orders")))
+            await conn.execute(
+                text(
+                    "DROP TRIGGER refuse"
+                    + ("" if engine.dialect.name == "sqlite" else " ON orders")
+                )
+            )
             if engine.dialect.name != "sqlite":
                 await conn.execute(text("DROP FUNCTION refuse()"))
     # The same request id works once the database is back.
@@ -201,6 +249,8 @@ async def test_failure_after_reservation_releases_it(mesh: Shop) -> None:
 async def test_dependency_down_is_unavailable_and_leaks_nothing(mesh: Shop) -> None:
     await seed(mesh, "mug", 1200, 10)
     await mesh.catalog.server.stop(0)
-    await rpc_error(mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 1))), grpc.StatusCode.UNAVAILABLE)
+    await rpc_error(
+        mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 1))), grpc.StatusCode.UNAVAILABLE
+    )
     assert await available(mesh, "mug") == 10
     assert await order_count(mesh) == 0

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mesh.config import ConfigError, load_settings
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings("orders", environ={})
+    assert (settings.host, settings.port) == ("127.0.0.1", 50053)
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.endswith("/.data/orders.db")
+    assert settings.dependency_addrs == {
+        "catalog": "127.0.0.1:50051",
+        "inventory": "127.0.0.1:50052",
+    }
+    assert settings.shutdown_grace == 10.0
+
+
+def test_database_url_precedence() -> None:
+    own = load_settings(
+        "catalog",
+        environ={
+            "CATALOG_DATABASE_URL": "sqlite+aiosqlite:///a.db",
+            "MESH_DATABASE_URL": "postgresql+asyncpg://x/y",
+        },
+    )
+    assert own.database_url == "sqlite+aiosqlite:///a.db"
+    shared = load_settings("catalog", environ={"MESH_DATABASE_URL": "postgresql+asyncpg://x/y"})
+    assert shared.database_url == "postgresql+asyncpg://x/y"
+
+
+def test_database_by_parts_quotes_credentials() -> None:
+    settings = load_settings(
+        "inventory",
+        environ={
+            "MESH_DB_HOST": "db.internal",
+            "MESH_DB_USER": "app",
+            "MESH_DB_PASSWORD": "p@ss/w:rd",
+        },
+    )
+    assert (
+        settings.database_url
+        == "postgresql+asyncpg://app:p%40ss%2Fw%3Ard@db.internal:5432/inventory"
+    )
+
+
+def test_data_dir(tmp_path: Path) -> None:
+    settings = load_settings("catalog", environ={"MESH_DATA_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MESH_PORT", "http"),
+        ("MESH_PORT", "70000"),
+        ("MESH_PORT", "-1"),
+        ("MESH_SHUTDOWN_GRACE_SECONDS", "0"),
+        ("MESH_SHUTDOWN_GRACE_SECONDS", "forever"),
+        ("MESH_CALL_TIMEOUT_SECONDS", "-3"),
+        ("MESH_CALL_TIMEOUT_SECONDS", "nan"),
+        ("MESH_MAX_MESSAGE_BYTES", "12"),
+        ("MESH_MAX_MESSAGE_BYTES", "9" * 40),
+        ("MESH_LOG_LEVEL", "LOUD"),
+        ("MESH_ACCESS_LOG", "maybe"),
+        ("MESH_CATALOG_ADDR", "nohost"),
+        ("MESH_CATALOG_ADDR", "host:99999"),
+        ("MESH_DATABASE_URL", "not a url"),
+        ("MESH_DB_PORT", "x"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    environ = {name: value}
+    if name == "MESH_DB_PORT":
+        environ.update(MESH_DB_HOST="h", MESH_DB_USER="u")
+    with pytest.raises(ConfigError, match=name):
+        load_settings("orders", environ=environ)
+
+
+def test_db_host_without_user_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MESH_DB_USER"):
+        load_settings("orders", environ={"MESH_DB_HOST": "h"})
+
+
+def test_unknown_service_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown service 'nope'"):
+        load_settings("nope", environ={})

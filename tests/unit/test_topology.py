@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mesh.topology import TopologyError, load_topology, parse_topology
+
+
+def base() -> dict[str, Any]:
+    return {
+        "namespace": "shop.local",
+        "services": {
+            "a": {"module": "services.a", "grpc_service": "x.A", "port": 1000},
+            "b": {"module": "services.b", "grpc_service": "x.B", "port": 1001, "depends_on": ["a"]},
+        },
+    }
+
+
+def test_repository_file_is_valid() -> None:
+    topology = load_topology()
+    assert {"catalog", "inventory", "orders"} <= set(topology.services)
+    order = [s.name for s in topology.start_order()]
+    assert order.index("catalog") < order.index("orders")
+    assert order.index("inventory") < order.index("orders")
+
+
+def test_start_order_puts_dependencies_first() -> None:
+    topology = parse_topology(base())
+    assert [s.name for s in topology.start_order()] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("namespace"), "namespace"),
+        (lambda d: d.update(services={}), "services"),
+        (lambda d: d["services"]["a"].update(port=0), "services.a.port"),
+        (lambda d: d["services"]["a"].update(port="80"), "services.a.port"),
+        (lambda d: d["services"]["a"].update(port=True), "services.a.port"),
+        (lambda d: d["services"]["b"].update(port=1000), "share a port"),
+        (lambda d: d["services"]["a"].update(module="rm -rf /"), "services.a.module"),
+        (lambda d: d["services"]["a"].update(replicas=0), "services.a.replicas"),
+        (lambda d: d["services"]["a"].update(store="yes"), "services.a.store"),
+        (lambda d: d["services"]["a"].update(protocol="ftp"), "services.a.protocol"),
+        (lambda d: d["services"]["a"].update(colour="red"), "unknown keys"),
+        (lambda d: d["services"]["a"].pop("grpc_service"), "grpc_service"),
+        (lambda d: d["services"]["b"].update(depends_on=["ghost"]), "unknown 'ghost'"),
+        (lambda d: d["services"]["a"].update(depends_on=["b"]), "cycle"),
+        (
+            lambda d: d["services"].update({"Bad Name": {"module": "m", "port": 5}}),
+            "name must match",
+        ),
+    ],
+)
+def test_malformed_lists_are_refused_with_the_key(mutate: Any, message: str) -> None:
+    data = base()
+    mutate(data)
+    with pytest.raises(TopologyError, match=message):
+        parse_topology(data)
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="not found"):
+        load_topology(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services: [unclosed")
+    with pytest.raises(TopologyError, match="not valid YAML"):
+        load_topology(bad)
+    hostile = tmp_path / "hostile.yaml"
+    hostile.write_text("!!python/object/apply:os.system ['true']")
+    with pytest.raises(TopologyError):
+        load_topology(hostile)
