@@ -256,6 +256,11 @@ variable "jwt_authorizer" {
   })
   description = "Optional JWT authorizer for the API (OIDC issuer URL, audiences); null leaves the API open."
   default     = null
+
+  validation {
+    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) > 0)
+    error_message = "jwt_authorizer.issuer must be an https URL and jwt_authorizer.audience must name at least one audience."
+  }
 }
 
 variable "ecr_force_delete" {

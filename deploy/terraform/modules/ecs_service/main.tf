@@ -25,6 +25,7 @@ locals {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days in dev to keep cost down); set 365 or more where policy asks for a year.
   name              = "/${var.cluster_name}/${var.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
