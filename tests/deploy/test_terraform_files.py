@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.deploy.terraform import ENV, MODULES, TERRAFORM, Module, all_modules, parse, tf_files
+from tests.deploy.terraform import (
+    ENV,
+    MODULES,
+    ROOT,
+    TERRAFORM,
+    Module,
+    all_modules,
+    parse,
+    tf_files,
+)
 
 KNOWN_BLOCKS = {
     "terraform",
@@ -100,3 +110,15 @@ def test_tfvars_example_sets_only_declared_variables() -> None:
     assert env.required_inputs() <= {
         line.split("=", 1)[0].strip() for line in text.splitlines() if line[:1].isalpha()
     }, "every required variable must be set (uncommented) in the example"
+
+
+def test_the_deploy_guide_names_real_outputs_and_variables() -> None:
+    env = all_modules()[0]
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    outputs = set(re.findall(r"output -raw ([a-z_]+)", guide))
+    assert outputs, "docs/deploy.md reads no terraform output"
+    assert outputs <= set(env.outputs), f"unknown outputs: {outputs - set(env.outputs)}"
+    variables = set(re.findall(r"-var ([a-z_]+)=", guide))
+    assert variables <= set(env.variables), f"unknown variables: {variables - set(env.variables)}"
+    for required in ("api_url", "cloudmap_namespace", "ecs_cluster_name", "ecr_repository_url"):
+        assert required in env.outputs
