@@ -23,7 +23,7 @@ resource "aws_security_group" "db" {
 }
 
 resource "aws_db_parameter_group" "this" {
-  name        = "${var.name}-postgres${local.major_version}"
+  name_prefix = "${var.name}-postgres${local.major_version}-"
   family      = "postgres${local.major_version}"
   description = "TLS only, slow statements and DDL logged"
 
