@@ -58,3 +58,24 @@ for proto in src.glob("*.proto"):
     shutil.copy2(proto, dst / proto.name)
 PY
 }
+
+# checkov (Terraform static analysis) pins many libraries of its own, so it
+# lives in its own virtualenv under .tools/, apart from the project's.
+CHECKOV_SPEC='checkov>=3.2,<4'
+bootstrap_checkov() {
+  local venv="$ROOT/.tools/checkov-venv"
+  local python="${PYTHON:-python3}"
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" = "$CHECKOV_SPEC" ] && [ -x "$venv/bin/checkov" ]; then
+    return 0
+  fi
+  echo "==> installing $CHECKOV_SPEC into $venv"
+  mkdir -p "$ROOT/.tools"
+  if "$python" -m venv "$venv" \
+      && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$CHECKOV_SPEC" \
+        >"$ROOT/.tools/checkov-install.log" 2>&1; then
+    echo "$CHECKOV_SPEC" > "$venv/.installed"
+  else
+    echo "warning: checkov did not install (see .tools/checkov-install.log);" \
+      "tests/deploy will skip it locally and fail when CI=true" >&2
+  fi
+}

@@ -1,0 +1,144 @@
+# The dev environment: the same mesh scripts/run starts locally, on ECS Fargate.
+#
+# The service list, ports and dependencies are read from services.yaml at the
+# repository root, the file scripts/run and the mesh read: there is no copy to
+# keep in sync. Adding a service there adds its ECS service, Cloud Map service,
+# security-group rules and (with store: true) its database here.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  topology = yamldecode(file("${path.module}/../../../../services.yaml"))
+
+  # Defaults as in mesh/topology.py.
+  services = {
+    for name, svc in local.topology.services : name => {
+      module     = svc.module
+      port       = svc.port
+      protocol   = try(svc.protocol, "grpc")
+      depends_on = try(svc.depends_on, [])
+      replicas   = try(svc.replicas, 1)
+      store      = try(svc.store, false)
+    }
+  }
+
+  # One entry per depends_on edge: the caller may open the callee's port.
+  calls = merge([
+    for caller, svc in local.services : {
+      for callee in svc.depends_on : "${caller}-${callee}" => { caller = caller, callee = callee }
+    }
+  ]...)
+
+  stores = sort([for name, svc in local.services : name if svc.store])
+
+  # The REST gateway: the one http entry, which API Gateway forwards to.
+  entry = one([for name, svc in local.services : name if svc.protocol == "http"])
+
+  account_id = data.aws_caller_identity.current.account_id
+  image      = "${module.ecr.repository_url}:${var.image_tag}"
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name               = var.name
+  cidr_block         = var.vpc_cidr
+  az_count           = var.az_count
+  egress_mode        = var.egress_mode
+  single_nat_gateway = var.single_nat_gateway
+  kms_key_arn        = aws_kms_key.this.arn
+}
+
+module "discovery" {
+  source = "../../modules/discovery"
+
+  namespace = local.topology.namespace
+  vpc_id    = module.network.vpc_id
+}
+
+module "ecr" {
+  source = "../../modules/ecr"
+
+  name         = var.name
+  kms_key_arn  = aws_kms_key.this.arn
+  force_delete = var.ecr_force_delete
+}
+
+module "data" {
+  source = "../../modules/data"
+
+  name                  = var.name
+  vpc_id                = module.network.vpc_id
+  subnet_ids            = module.network.private_subnet_ids
+  databases             = local.stores
+  engine_version        = var.db_engine_version
+  instance_class        = var.db_instance_class
+  allocated_storage     = var.db_allocated_storage
+  multi_az              = var.db_multi_az
+  backup_retention_days = var.db_backup_retention_days
+  deletion_protection   = var.db_deletion_protection
+  skip_final_snapshot   = var.db_skip_final_snapshot
+  kms_key_arn           = aws_kms_key.this.arn
+}
+
+module "service" {
+  source   = "../../modules/ecs_service"
+  for_each = local.services
+
+  name          = each.key
+  module        = each.value.module
+  port          = each.value.port
+  protocol      = each.value.protocol
+  desired_count = each.value.replicas
+  max_count     = max(each.value.replicas, var.max_replicas)
+  discovers     = length(each.value.depends_on) > 0
+
+  image            = local.image
+  repository_arn   = module.ecr.repository_arn
+  cpu              = try(var.task_sizes[each.key].cpu, var.task_cpu)
+  memory           = try(var.task_sizes[each.key].memory, var.task_memory)
+  cpu_architecture = var.cpu_architecture
+
+  shutdown_grace_seconds = var.shutdown_grace_seconds
+  environment            = { MESH_LOG_LEVEL = var.log_level }
+  # Database settings as ECS secrets: where from the per-service secret,
+  # who and the password from the RDS-managed one. Never plain environment.
+  secrets = each.value.store ? {
+    MESH_DB_HOST     = "${module.data.connection_secret_arns[each.key]}:host::"
+    MESH_DB_PORT     = "${module.data.connection_secret_arns[each.key]}:port::"
+    MESH_DB_NAME     = "${module.data.connection_secret_arns[each.key]}:dbname::"
+    MESH_DB_USER     = "${module.data.master_user_secret_arn}:username::"
+    MESH_DB_PASSWORD = "${module.data.master_user_secret_arn}:password::"
+  } : {}
+
+  enable_execute_command = var.enable_execute_command
+  exec_log_group_arn     = aws_cloudwatch_log_group.exec.arn
+
+  cluster_arn        = aws_ecs_cluster.this.arn
+  cluster_name       = aws_ecs_cluster.this.name
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.private_subnet_ids
+  namespace_id       = module.discovery.id
+  namespace_name     = module.discovery.name
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = aws_kms_key.this.arn
+  region             = var.aws_region
+  account_id         = local.account_id
+}
+
+module "api_gateway" {
+  source = "../../modules/api_gateway"
+
+  name                     = var.name
+  vpc_id                   = module.network.vpc_id
+  subnet_ids               = module.network.private_subnet_ids
+  cloudmap_service_arn     = module.service[local.entry].discovery_service_arn
+  target_security_group_id = module.service[local.entry].security_group_id
+  target_port              = local.services[local.entry].port
+  throttling_rate_limit    = var.api_throttling_rate_limit
+  throttling_burst_limit   = var.api_throttling_burst_limit
+  jwt                      = var.jwt_authorizer
+  log_retention_days       = var.log_retention_days
+  kms_key_arn              = aws_kms_key.this.arn
+}

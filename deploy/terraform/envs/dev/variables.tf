@@ -1,0 +1,287 @@
+variable "aws_region" {
+  type        = string
+  description = "AWS Region to deploy to."
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.aws_region))
+    error_message = "aws_region must look like eu-west-1."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Name of this deployment: the ECS cluster, ECR repository, API and prefix of every other resource."
+  default     = "shop-dev"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "image_tag" {
+  type        = string
+  description = "Tag of the image in this deployment's ECR repository that every service runs (scripts/push-image prints it)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag)) && var.image_tag != "latest"
+    error_message = "image_tag must be a valid image tag other than latest (tags are immutable; use a commit id or version)."
+  }
+}
+
+variable "vpc_cidr" {
+  type        = string
+  description = "IPv4 CIDR of the VPC."
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a valid IPv4 CIDR of size /20 or larger."
+  }
+}
+
+variable "az_count" {
+  type        = number
+  description = "Availability zones to span (2 or 3)."
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 3
+    error_message = "az_count must be 2 or 3."
+  }
+}
+
+variable "egress_mode" {
+  type        = string
+  description = "\"nat\": NAT gateway for AWS APIs and the internet; \"endpoints\": VPC interface endpoints for ECR, Logs, Secrets Manager, Cloud Map and ECS Exec, no internet."
+  default     = "nat"
+
+  validation {
+    condition     = contains(["nat", "endpoints"], var.egress_mode)
+    error_message = "egress_mode must be \"nat\" or \"endpoints\"."
+  }
+}
+
+variable "single_nat_gateway" {
+  type        = bool
+  description = "With egress_mode = \"nat\": one NAT gateway (cheaper) instead of one per zone."
+  default     = true
+}
+
+variable "task_cpu" {
+  type        = number
+  description = "Fargate CPU units per task, for services without an entry in task_sizes."
+  default     = 256
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.task_cpu)
+    error_message = "task_cpu must be one of 256, 512, 1024, 2048, 4096."
+  }
+}
+
+variable "task_memory" {
+  type        = number
+  description = "Fargate memory (MiB) per task, for services without an entry in task_sizes."
+  default     = 512
+
+  validation {
+    condition     = var.task_memory >= 512 && var.task_memory <= 30720
+    error_message = "task_memory must be between 512 and 30720 MiB."
+  }
+}
+
+variable "task_sizes" {
+  type = map(object({
+    cpu    = number
+    memory = number
+  }))
+  description = "Per-service CPU and memory overrides, keyed by the service name in services.yaml."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for s in values(var.task_sizes) : contains([256, 512, 1024, 2048, 4096], s.cpu) && s.memory >= 512])
+    error_message = "Each task_sizes entry needs cpu in 256..4096 (Fargate steps) and memory of at least 512 MiB."
+  }
+}
+
+variable "cpu_architecture" {
+  type        = string
+  description = "X86_64 or ARM64: the platform the image was built for (scripts/push-image --platform)."
+  default     = "X86_64"
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "max_replicas" {
+  type        = number
+  description = "Autoscaling maximum per service (the minimum is its replicas in services.yaml)."
+  default     = 4
+
+  validation {
+    condition     = var.max_replicas >= 1 && var.max_replicas <= 100
+    error_message = "max_replicas must be between 1 and 100."
+  }
+}
+
+variable "shutdown_grace_seconds" {
+  type        = number
+  description = "Drain grace of every process (MESH_SHUTDOWN_GRACE_SECONDS); ECS stopTimeout is 5 s more."
+  default     = 10
+
+  validation {
+    condition     = var.shutdown_grace_seconds >= 1 && var.shutdown_grace_seconds <= 115
+    error_message = "shutdown_grace_seconds must be between 1 and 115."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "MESH_LOG_LEVEL of every process."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the service, API access and ECS Exec log groups, in days."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention period CloudWatch Logs accepts."
+  }
+}
+
+variable "enable_execute_command" {
+  type        = bool
+  description = "Allow ECS Exec into tasks (needed to run grpcurl from inside the VPC)."
+  default     = true
+}
+
+variable "db_instance_class" {
+  type        = string
+  description = "RDS instance class of the shared PostgreSQL instance."
+  default     = "db.t4g.micro"
+
+  validation {
+    condition     = startswith(var.db_instance_class, "db.")
+    error_message = "db_instance_class must be an RDS class such as db.t4g.micro."
+  }
+}
+
+variable "db_engine_version" {
+  type        = string
+  description = "PostgreSQL version (major, or major.minor)."
+  default     = "16"
+
+  validation {
+    condition     = can(regex("^1[4-9](\\.[0-9]+)?$", var.db_engine_version))
+    error_message = "db_engine_version must be PostgreSQL 14 or newer."
+  }
+}
+
+variable "db_allocated_storage" {
+  type        = number
+  description = "Initial database storage in GiB (autoscaling up to 100 GiB)."
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage >= 20 && var.db_allocated_storage <= 100
+    error_message = "db_allocated_storage must be between 20 and 100 GiB."
+  }
+}
+
+variable "db_multi_az" {
+  type        = bool
+  description = "Run a standby database in a second zone (doubles the database cost)."
+  default     = false
+}
+
+variable "db_backup_retention_days" {
+  type        = number
+  description = "Days of automated database backups."
+  default     = 7
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be between 1 and 35."
+  }
+}
+
+variable "db_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the database; set false and apply before terraform destroy."
+  default     = true
+}
+
+variable "db_skip_final_snapshot" {
+  type        = bool
+  description = "Destroy the database without a final snapshot."
+  default     = false
+}
+
+variable "api_throttling_rate_limit" {
+  type        = number
+  description = "Requests per second the API admits (steady state)."
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be positive."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  type        = number
+  description = "Burst of requests the API admits."
+  default     = 200
+
+  validation {
+    condition     = var.api_throttling_burst_limit > 0
+    error_message = "api_throttling_burst_limit must be positive."
+  }
+}
+
+variable "jwt_authorizer" {
+  type = object({
+    issuer   = string
+    audience = list(string)
+  })
+  description = "Optional JWT authorizer for the API (OIDC issuer URL, audiences); null leaves the API open."
+  default     = null
+
+  validation {
+    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) > 0)
+    error_message = "jwt_authorizer.issuer must be an https URL and jwt_authorizer.audience must name at least one audience."
+  }
+}
+
+variable "ecr_force_delete" {
+  type        = bool
+  description = "Let terraform destroy delete the ECR repository with its images."
+  default     = false
+}
+
+variable "kms_deletion_window_days" {
+  type        = number
+  description = "Days between scheduling the KMS key's deletion (on destroy) and its deletion."
+  default     = 30
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be between 7 and 30."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Extra tags on every resource (Project, Environment and ManagedBy are always set)."
+  default     = {}
+}

@@ -1,0 +1,27 @@
+terraform {
+  # 1.10+ for S3 state locking without DynamoDB (see backend.tf.example).
+  required_version = ">= 1.10"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.80, < 6.0"
+    }
+  }
+
+  # State is local (terraform.tfstate here, gitignored) until you copy
+  # backend.tf.example to backend.tf: an S3 bucket with versioning and a lock
+  # file is the production choice. See docs/deploy.md.
+}
+
+provider "aws" {
+  region = var.aws_region
+
+  default_tags {
+    tags = merge(var.tags, {
+      Project     = var.name
+      Environment = "dev"
+      ManagedBy   = "terraform"
+    })
+  }
+}

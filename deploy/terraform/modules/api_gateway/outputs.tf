@@ -1,0 +1,14 @@
+output "api_url" {
+  description = "Base URL of the API (the $default stage serves at the root)."
+  value       = aws_apigatewayv2_stage.default.invoke_url
+}
+
+output "api_id" {
+  description = "ID of the HTTP API."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "vpc_link_security_group_id" {
+  description = "Security group of the VPC link; the REST gateway admits it."
+  value       = aws_security_group.vpc_link.id
+}
