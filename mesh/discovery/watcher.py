@@ -35,7 +35,7 @@ def backoff_delay(failures: int, initial: float, maximum: float, rng: random.Ran
     Half the delay is fixed and half random, so clients spread out after a
     shared outage yet none retries at once.
     """
-    ceiling = min(maximum, initial * 2 ** max(0, failures - 1))
+    ceiling = min(maximum, initial * 2.0 ** max(0, failures - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -118,7 +118,8 @@ class EndpointWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def wait_ready(self, timeout: float | None = None) -> bool:
+    # A timeout parameter on purpose: callers ask "ready within N s?" and get a bool.
+    async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait for the first answer from the registry; False if ``timeout`` passed first."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
@@ -206,7 +207,9 @@ class EndpointWatcher:
             except Exception as exc:  # RegistryError, or a bug in a back end: never die
                 self.calls["errors"] += 1
                 self.failures += 1
-                delay = backoff_delay(self.failures, self.backoff_initial, self.backoff_max, self._rng)
+                delay = backoff_delay(
+                    self.failures, self.backoff_initial, self.backoff_max, self._rng
+                )
                 logger.warning(
                     "discovery: %s: registry failed (%d in a row), keeping %d endpoint(s), "
                     "retry in %.2fs: %s",

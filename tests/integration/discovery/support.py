@@ -22,16 +22,16 @@ async def eventually(
     probe: Callable[[], Awaitable[T]],
     check: Callable[[T], bool],
     *,
-    timeout: float = 45.0,
+    within: float = 45.0,
     interval: float = 0.05,
 ) -> T:
     """Poll ``probe`` until ``check`` holds.
 
     Cloud Map applies custom health after about 30 s and moto at once; a
     test that waits for the outcome instead of asserting right after the
-    call is right on both (the timeout covers AWS, moto returns at once).
+    call is right on both (``within`` covers AWS, moto returns at once).
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if check(value) or time.monotonic() >= deadline:
