@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -51,7 +52,7 @@ async def test_processes_register_concurrently_and_dead_ones_expire(
     # No lost update: every register of every process is in the file.
     assert len(found) == 4 * PER_PROCESS
     assert await reader.revision("catalog") == 4 * PER_PROCESS
-    time.sleep(1.5)  # longer than the TTL: the heartbeats keep everyone alive
+    await asyncio.sleep(1.5)  # longer than the TTL: the heartbeats keep everyone alive
     assert len(await reader.discover("catalog", max_results=1000)) == 4 * PER_PROCESS
 
     revision = await reader.revision("catalog")

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -42,17 +41,22 @@ async def until(condition: object, within: float = 3.0) -> None:
 
 
 @pytest.fixture
-async def memory() -> AsyncIterator[MemoryRegistry]:
+async def memory() -> MemoryRegistry:
     reg = MemoryRegistry(["catalog"])
     await reg.register("catalog", "c1", addr(50051))
     await reg.register("catalog", "c2", addr(50061))
-    yield reg
+    return reg
 
 
-def watch(registry: Registry, **options: float) -> EndpointWatcher:
-    settings = {"poll_interval": POLL, "full_refresh_interval": 60.0, "backoff_max": 0.2}
-    settings.update(options)
-    return EndpointWatcher(registry, "catalog", rng=random.Random(7), **settings)
+def watch(registry: Registry, *, full_refresh_interval: float = 60.0) -> EndpointWatcher:
+    return EndpointWatcher(
+        registry,
+        "catalog",
+        poll_interval=POLL,
+        full_refresh_interval=full_refresh_interval,
+        backoff_max=0.2,
+        rng=random.Random(7),
+    )
 
 
 async def test_ready_with_the_current_set(memory: MemoryRegistry) -> None:
