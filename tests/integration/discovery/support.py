@@ -46,10 +46,12 @@ def free_port() -> int:
         return port
 
 
-def create_namespace(endpoint_url: str, services: tuple[str, ...] = SERVICES) -> str:
+def create_namespace(
+    endpoint_url: str, services: tuple[str, ...] = SERVICES, name: str | None = None
+) -> str:
     """A fresh HTTP namespace with custom-health services, as Terraform would make it."""
     client = boto3.client("servicediscovery", endpoint_url=endpoint_url, region_name=REGION)
-    name = f"t{uuid.uuid4().hex[:10]}.shop.local"
+    name = name or f"t{uuid.uuid4().hex[:10]}.shop.local"
     client.create_http_namespace(Name=name)
     ns_id = next(n["Id"] for n in client.list_namespaces()["Namespaces"] if n["Name"] == name)
     for service in services:
