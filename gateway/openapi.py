@@ -24,6 +24,7 @@ __all__ = ["build_openapi", "openapi_path"]
 STATUS = "google.rpc.Status"
 _REF = "#/components/schemas/"
 _QUERY_DEPTH = 3
+_OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _INT32 = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
     FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
@@ -218,7 +219,13 @@ def build_openapi(
                 "required": False,
                 "content": {"application/json": {"schema": schema}},
             }
-        paths.setdefault(path, {})[binding.http_method.lower()] = operation
+        item = paths.setdefault(path, {})
+        if binding.http_method.lower() in _OPENAPI_METHODS:
+            item[binding.http_method.lower()] = operation
+        else:
+            # OpenAPI 3.1 has a fixed method list; custom HttpRule kinds (SEARCH...)
+            # go in an extension, as 3.2's additionalOperations will hold them.
+            item.setdefault("x-additional-operations", {})[binding.http_method] = operation
     schemas.components[STATUS] = _status_schema()
     return {
         "openapi": "3.1.0",
