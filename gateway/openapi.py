@@ -1,8 +1,8 @@
 """OpenAPI 3.1 from the same descriptors and bindings the router serves.
 
 Paths: each ``*`` of a template becomes a path parameter (a variable with one
-wildcard is named after its field, e.g. ``{name}`` in ``/v1/products/{name}``;
-with several, ``{book.name.1}``, ``{book.name.2}``...), since OpenAPI path
+wildcard is named after its field, e.g. ``{name}`` in ``/v1/products/{name}``
+or ``{product_name}``; with several, ``{book_name_1}``, ``{book_name_2}``...), since OpenAPI path
 parameters cannot hold the literal parts of a resource name. Schemas follow
 the proto3 JSON mapping (int64 as string or integer, enums by name, WKTs in
 their JSON forms).
@@ -65,7 +65,10 @@ def openapi_path(template: Template) -> tuple[str, list[tuple[str, str]]]:
                 if template.segments[i].kind is not SegmentKind.LITERAL]
         pattern = "/".join(str(s) for s in variable.segments)
         for n, index in enumerate(wild, 1):
-            name = variable.name if len(wild) == 1 else f"{variable.name}.{n}"
+            # Dots in parameter names trip up tools that read them as
+            # expressions, so ``book.name`` becomes ``book_name``.
+            base = "_".join(variable.field_path)
+            name = base if len(wild) == 1 else f"{base}_{n}"
             names[index] = name
             params.append((name, f"segment of `{variable.name}` (`{pattern}`)"))
     parts: list[str] = []
