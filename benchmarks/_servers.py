@@ -36,7 +36,7 @@ def gateway_app(backend_port: int, gen: Path) -> Any:
     compile_echo(gen)
     configure_logging("info")  # the access log stays on, as in production
     return create_app(LocalChannelProvider({"echo": backend_port}), services={"echo": SERVICE},
-                      settings=Settings(), generated_package=None)
+                      settings=Settings.from_env(), generated_package=None)
 
 
 def naive_app(backend_port: int, gen: Path) -> Any:
