@@ -1,0 +1,75 @@
+"""Processes the gateway benchmark starts: the echo backend and the two HTTP fronts.
+
+    python -m benchmarks._servers backend <port> <gen_dir>
+    python -m benchmarks._servers gateway <port> <backend_port> <gen_dir>
+    python -m benchmarks._servers naive <port> <backend_port> <gen_dir>
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request  # the bench extra; FastAPI needs them at module level
+
+from tests.gateway_support.echo import SERVICE, compile_echo, make_servicer
+
+
+async def backend(port: int, gen: Path) -> None:
+    import grpc
+
+    pb2, pb2_grpc = compile_echo(gen)
+    server = grpc.aio.server()
+    pb2_grpc.add_EchoServiceServicer_to_server(make_servicer(pb2, pb2_grpc), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
+def gateway_app(backend_port: int, gen: Path) -> Any:
+    from gateway import LocalChannelProvider, Settings, create_app
+    from gateway.__main__ import configure_logging
+
+    compile_echo(gen)
+    configure_logging("info")  # the access log stays on, as in production
+    return create_app(LocalChannelProvider({"echo": backend_port}), services={"echo": SERVICE},
+                      settings=Settings.from_env(), generated_package=None)
+
+
+def naive_app(backend_port: int, gen: Path) -> Any:
+    """What one writes by hand: FastAPI, parse JSON, await the stub, dump the dict."""
+    import grpc
+    from google.protobuf import json_format
+
+    pb2, pb2_grpc = compile_echo(gen)
+    app = FastAPI()
+    stubs: dict[str, Any] = {}
+
+    @app.post("/v1/echo")
+    async def echo(request: Request) -> Any:
+        if "stub" not in stubs:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{backend_port}")
+            stubs["stub"] = pb2_grpc.EchoServiceStub(channel)
+        message = json_format.ParseDict(await request.json(), pb2.EchoRequest())
+        response = await stubs["stub"].Echo(message, timeout=15)
+        return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+
+    return app
+
+
+def main() -> None:
+    role, port = sys.argv[1], int(sys.argv[2])
+    if role == "backend":
+        asyncio.run(backend(port, Path(sys.argv[3])))
+        return
+    backend_port, gen = int(sys.argv[3]), Path(sys.argv[4])
+    app = gateway_app(backend_port, gen) if role == "gateway" else naive_app(backend_port, gen)
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
+                access_log=False, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

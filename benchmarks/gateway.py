@@ -1,0 +1,188 @@
+"""``scripts/bench gateway``: what the gateway costs per request, on loopback.
+
+Against one echo backend process: (a) a direct grpc.aio client, (b) the
+gateway under wrk keep-alive load, (c) a naive FastAPI proxy under the same
+load. CPU per request is the front process's user+system time (from
+/proc/<pid>/stat) over the measured window divided by the requests served.
+Ends with ``ratio: X.XX`` = naive CPU per request / gateway CPU per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PAYLOAD = {"name": "bench", "i32": 7, "tags": ["a", "b"], "color": "COLOR_RED"}
+CONNECTIONS = 32
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+@contextmanager
+def process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks._servers", *args],
+                            stdout=subprocess.DEVNULL)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def direct(port: int, gen: Path, seconds: float) -> dict[str, float]:
+    import grpc
+
+    from tests.gateway_support.echo import compile_echo
+
+    pb2, pb2_grpc = compile_echo(gen)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb2_grpc.EchoServiceStub(channel)
+        request = pb2.EchoRequest(name="bench", i32=7, tags=["a", "b"], color=1)
+        await stub.Echo(request)
+        latencies: list[float] = []
+        stop = time.monotonic() + seconds
+
+        async def worker() -> None:
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                await stub.Echo(request, timeout=15)
+                latencies.append(time.perf_counter() - t0)
+
+        cpu0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        cpu, wall = cpu_seconds(os.getpid()) - cpu0, time.monotonic() - t0
+    n = len(latencies)
+    return {"rps": n / wall, "p50_ms": percentile(latencies, 0.5) * 1e3,
+            "p99_ms": percentile(latencies, 0.99) * 1e3, "cpu_ms": cpu / n * 1e3}
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, pid: int, seconds: float) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                     f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n")
+    # Warm-up: channels, caches and the JIT-less interpreter's first paths.
+    subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", script.name, url],
+                   check=True, capture_output=True)
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "--latency", "-s", script.name,
+         url], check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu0
+    os.unlink(script.name)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise RuntimeError(f"{url}: {errors.group(1)} failed responses\n{out}")
+
+    def latency(q: str) -> float:
+        found = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)", out)
+        assert found, out
+        return float(found.group(1)) * _UNITS[found.group(2)]
+
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "cpu_ms": cpu / total * 1e3}
+
+
+def routing(n: int, lookups: int = 20000) -> float:
+    from dataclasses import dataclass
+
+    from gateway.routes import Router
+    from gateway.templates import Template, parse_template
+
+    @dataclass(frozen=True)
+    class Route:
+        http_method: str
+        template: Template
+        rpc: str
+
+    router = Router(
+        Route("GET", parse_template(f"/v1/r{i}/{{name=items/*}}/sub{i}:go"), f"rpc{i}")
+        for i in range(n)
+    )
+    path = f"/v1/r{n - 1}/items/x/sub{n - 1}:go"
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(lookups):
+            router.match("GET", path)
+        best = min(best, time.perf_counter() - t0)
+    return best / lookups * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="gateway benchmark")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    opts = parser.parse_args()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+    gen = Path(tempfile.mkdtemp(prefix="bench-echo-"))
+    backend_port, gateway_port, naive_port = free_port(), free_port(), free_port()
+    results: dict[str, dict[str, float]] = {}
+    with process("backend", str(backend_port), str(gen)):
+        wait_port(backend_port)
+        results["direct grpc.aio"] = asyncio.run(direct(backend_port, gen, opts.seconds))
+        with process("gateway", str(gateway_port), str(backend_port), str(gen)) as gw:
+            wait_port(gateway_port)
+            results["gateway"] = wrk(f"http://127.0.0.1:{gateway_port}/v1/echo", gw.pid,
+                                     opts.seconds)
+        with process("naive", str(naive_port), str(backend_port), str(gen)) as naive:
+            wait_port(naive_port)
+            results["naive FastAPI"] = wrk(f"http://127.0.0.1:{naive_port}/v1/echo", naive.pid,
+                                           opts.seconds)
+    print(f"{'':18} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
+    for name, r in results.items():
+        print(f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
+              f"{r['cpu_ms']:11.3f}")
+    small, large = routing(10), routing(1000)
+    print(f"route match: 10 routes {small:.2f} us, 1000 routes {large:.2f} us")
+    ratio = results["naive FastAPI"]["cpu_ms"] / results["gateway"]["cpu_ms"]
+    share = results["gateway"]["rps"] / results["naive FastAPI"]["rps"]
+    print(f"throughput gateway/naive: {share:.2f}")
+    print(f"ratio: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

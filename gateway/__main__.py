@@ -1,0 +1,90 @@
+"""``python -m gateway``: serve the gateway with uvicorn (uvloop + httptools).
+
+Settings come from ``MESH_GATEWAY_*`` (see :mod:`gateway.settings`); the
+port defaults to the gateway entry of services.yaml, else 8080.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import uvicorn
+
+from gateway.app import Gateway, create_app
+from gateway.settings import Settings
+
+__all__ = ["build", "main"]
+
+GATEWAY_SERVICE = "gateway"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, so log shippers need no parsing rules."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry: dict[str, object] = {
+            "time": self.formatTime(record), "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        if record.name == "gateway.access":
+            entry.update(json.loads(message))
+        else:
+            entry["message"] = message
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def default_port() -> int:
+    try:
+        from mesh.topology import load_topology
+
+        services = load_topology().services
+    except Exception:
+        return 8080
+    spec = services.get(GATEWAY_SERVICE)
+    return spec.port if spec is not None else 8080
+
+
+def settings() -> Settings:
+    return Settings.from_env(default_port=default_port())
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("gateway")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+def build() -> Gateway:
+    """App factory for uvicorn: each worker process builds its own app."""
+    current = settings()
+    configure_logging(current.log_level)
+    return create_app(settings=current)
+
+
+def main() -> None:
+    current = settings()
+    uvicorn.run(
+        "gateway.__main__:build",
+        factory=True,
+        host=current.host,
+        port=current.port,
+        workers=current.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,  # ours is structured; uvicorn's would duplicate it
+        timeout_graceful_shutdown=int(current.grace_seconds),
+        log_level=current.log_level,
+    )
+
+
+if __name__ == "__main__":
+    main()

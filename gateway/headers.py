@@ -1,0 +1,107 @@
+"""HTTP headers ⇄ gRPC metadata, request ids and deadlines."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import GatewayError
+
+__all__ = ["RequestHeaders", "metadata_headers", "parse_grpc_timeout", "read_headers"]
+
+_PREFIX = b"grpc-metadata-"
+_KEY = re.compile(r"^[0-9a-z_.-]+$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])$")
+_UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+# Always forwarded: identity and W3C trace context.
+_ALWAYS = frozenset({b"authorization", b"traceparent", b"tracestate"})
+
+
+@dataclass(slots=True)
+class RequestHeaders:
+    metadata: list[tuple[str, str | bytes]]
+    request_id: str
+    timeout: float
+    event_stream: bool
+    content_length: int | None
+
+
+def parse_grpc_timeout(raw: str) -> float:
+    """``Grpc-Timeout`` (gRPC over HTTP/2 syntax, e.g. ``500m``) in seconds."""
+    found = _TIMEOUT.match(raw)
+    if not found:
+        raise GatewayError(
+            "bad Grpc-Timeout header",
+            violations=[("Grpc-Timeout", "1-8 digits and a unit H, M, S, m, u or n")],
+        )
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+def read_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+    forward: frozenset[bytes],
+    default_timeout: float,
+    max_timeout: float,
+) -> RequestHeaders:
+    metadata: list[tuple[str, str | bytes]] = []
+    request_id = ""
+    timeout = default_timeout
+    event_stream = False
+    length: int | None = None
+    for name, value in headers:
+        if name.startswith(_PREFIX):
+            key = name[len(_PREFIX) :].decode("latin-1")
+            metadata.append((key, _metadata_value(key, value, name)))
+        elif name in _ALWAYS or name in forward:
+            key = name.decode("latin-1")
+            metadata.append((key, _metadata_value(key, value, name)))
+        elif name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                request_id = candidate
+        elif name == b"grpc-timeout":
+            timeout = parse_grpc_timeout(value.decode("latin-1"))
+        elif name == b"accept":
+            event_stream = b"text/event-stream" in value
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                raise GatewayError("bad Content-Length") from None
+    if not request_id:
+        # Not the caller's: ours, so every log line of this request can be joined.
+        request_id = uuid.uuid4().hex
+    metadata.append(("x-request-id", request_id))
+    return RequestHeaders(metadata, request_id, min(timeout, max_timeout), event_stream, length)
+
+
+def _metadata_value(key: str, value: bytes, header: bytes) -> str | bytes:
+    if not _KEY.match(key) or key.startswith("grpc-"):
+        raise GatewayError(
+            f"header {header.decode('latin-1')!r} is not a valid metadata key",
+            violations=[(header.decode("latin-1"), "lower-case letters, digits, '-', '_', '.'")],
+        )
+    if key.endswith("-bin"):
+        return value  # binary metadata passes through as bytes
+    text = value.decode("latin-1")
+    if not text.isascii() or not text.isprintable():
+        raise GatewayError(
+            f"header {header.decode('latin-1')!r} has a value gRPC metadata cannot carry",
+            violations=[(header.decode("latin-1"), "printable ASCII only")],
+        )
+    return text
+
+
+def metadata_headers(*metadata: Any) -> list[tuple[bytes, bytes]]:
+    """Response metadata as ``Grpc-Metadata-*`` headers (text keys only)."""
+    out: list[tuple[bytes, bytes]] = []
+    for items in metadata:
+        for key, value in items or ():
+            if isinstance(value, bytes) or key.startswith("grpc-") or key.endswith("-bin"):
+                continue
+            out.append((b"grpc-metadata-" + key.encode("latin-1"), value.encode("latin-1")))
+    return out

@@ -1,0 +1,64 @@
+"""The gateway and the echo backend served for real on loopback, in a background thread.
+
+Used where a synchronous client drives the gateway over TCP: the uvicorn
+tests and schemathesis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import uvicorn
+
+from gateway import LocalChannelProvider, Settings, create_app
+from tests.gateway_support.echo import SERVICE, start_echo_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
+    """Yields the gateway's base URL; stops both servers on exit."""
+    port = free_port()
+    ready = threading.Event()
+    stop: dict[str, object] = {}
+
+    async def run() -> None:
+        echo, echo_port = await start_echo_server(*modules)
+        channels = LocalChannelProvider({"echo": echo_port})
+        app = create_app(channels, services={"echo": SERVICE},
+                         settings=Settings(access_log=False), generated_package=None)
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio",
+                                http="httptools", log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        stop["server"] = server
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        ready.set()
+        await task
+        await channels.close()
+        await echo.stop(None)
+
+    thread = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("gateway did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server = stop["server"]
+        assert isinstance(server, uvicorn.Server)
+        server.should_exit = True
+        deadline = time.monotonic() + 10
+        thread.join(max(0.0, deadline - time.monotonic()))

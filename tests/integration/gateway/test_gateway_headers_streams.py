@@ -1,0 +1,120 @@
+"""Headers ⇄ metadata, request ids, deadlines, and server streaming (NDJSON and SSE)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+
+from gateway import Gateway
+
+
+async def test_authorization_traceparent_and_grpc_metadata_are_forwarded(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/v1/echo", json={}, headers={
+        "authorization": "Bearer t0k",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "grpc-metadata-x-tenant": "acme",
+        "x-not-allowed": "dropped",
+    })
+    metadata = r.json()["metadata"]
+    assert metadata["authorization"] == "Bearer t0k"
+    assert metadata["traceparent"].startswith("00-0af7")
+    assert metadata["x-tenant"] == "acme"
+    assert "x-not-allowed" not in metadata
+
+
+async def test_allow_listed_headers_are_forwarded(make_app: Callable[..., Gateway]) -> None:
+    app = make_app(forward_headers=("x-api-key",))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as c:
+        r = await c.post("/v1/echo", json={}, headers={"x-api-key": "k"})
+    assert r.json()["metadata"]["x-api-key"] == "k"
+
+
+async def test_response_metadata_comes_back_as_grpc_metadata_headers(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/v1/echo", json={})
+    assert r.headers["grpc-metadata-x-echo-initial"] == "hello"
+    assert r.headers["grpc-metadata-x-echo-trailer"] == "bye"
+
+
+async def test_request_id_is_kept_or_generated(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", json={}, headers={"x-request-id": "req-42"})
+    assert r.headers["x-request-id"] == "req-42"
+    assert r.json()["metadata"]["x-request-id"] == "req-42"
+    generated = (await client.post("/v1/echo", json={})).headers["x-request-id"]
+    assert len(generated) == 32
+    assert (await client.get("/nowhere")).headers["x-request-id"]
+
+
+async def test_invalid_metadata_header_is_400(client: httpx.AsyncClient) -> None:
+    bad = "caf\u00e9".encode("latin-1")
+    r = await client.post("/v1/echo", json={}, headers={"grpc-metadata-x-bad": bad})
+    assert r.status_code == 400
+    assert r.json()["code"] == 3
+
+
+async def test_deadline_from_grpc_timeout_and_default(client: httpx.AsyncClient) -> None:
+    short = (await client.post("/v1/echo", json={}, headers={"grpc-timeout": "2S"})).json()
+    assert 0 < short["timeRemaining"] <= 2.5
+    default = (await client.post("/v1/echo", json={})).json()
+    assert 2 < default["timeRemaining"] <= 15.5  # the wire format rounds up
+    capped = (await client.post("/v1/echo", json={}, headers={"grpc-timeout": "1H"})).json()
+    assert capped["timeRemaining"] <= 29.5
+
+
+async def test_bad_grpc_timeout_is_400(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/echo", json={}, headers={"grpc-timeout": "soon"})
+    assert r.status_code == 400
+    assert r.json()["details"][0]["fieldViolations"][0]["field"] == "Grpc-Timeout"
+
+
+async def test_stream_as_ndjson(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/things/t:watch?count=3")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/x-ndjson"
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert [line["result"]["index"] for line in lines] == [0, 1, 2]
+
+
+async def test_stream_error_after_messages_is_a_terminal_error_line(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/v1/things/t:watch?count=5", headers={
+        "grpc-metadata-x-echo-fail": "10", "grpc-metadata-x-echo-fail-after": "2"})
+    assert r.status_code == 200
+    lines = [json.loads(line) for line in r.text.splitlines()]
+    assert [list(line) for line in lines] == [["result"], ["result"], ["error"]]
+    assert lines[-1]["error"]["code"] == 10
+    assert lines[-1]["error"]["details"][1]["reason"] == "ECHO_FAIL"
+
+
+async def test_stream_failing_at_once_gets_a_real_http_status(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/things/t:watch?count=5", headers={"grpc-metadata-x-echo-fail": "5"})
+    assert r.status_code == 404
+    assert r.json()["code"] == 5
+
+
+async def test_empty_stream_is_200_with_no_lines(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/things/t:watch?count=0")
+    assert (r.status_code, r.text) == (200, "")
+
+
+async def test_stream_as_server_sent_events(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/things/t:watch?count=2", headers={"accept": "text/event-stream"})
+    assert r.headers["content-type"] == "text/event-stream"
+    events = [e for e in r.text.split("\n\n") if e]
+    assert len(events) == 2
+    assert json.loads(events[1].removeprefix("data: "))["index"] == 1
+
+
+async def test_sse_error_event(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/things/t:watch?count=3", headers={
+        "accept": "text/event-stream", "grpc-metadata-x-echo-fail": "14",
+        "grpc-metadata-x-echo-fail-after": "1"})
+    events = [e for e in r.text.split("\n\n") if e]
+    assert events[-1].startswith("event: error\ndata: ")
+    assert json.loads(events[-1].split("data: ", 1)[1])["code"] == 14

@@ -1,0 +1,61 @@
+"""/openapi.json is valid OpenAPI 3.1; /docs, /healthz, /readyz."""
+
+from __future__ import annotations
+
+import httpx
+from openapi_spec_validator import validate
+
+
+async def test_openapi_document_is_valid_3_1(client: httpx.AsyncClient) -> None:
+    r = await client.get("/openapi.json")
+    assert r.status_code == 200
+    spec = r.json()
+    assert spec["openapi"] == "3.1.0"
+    validate(spec)
+
+
+async def test_openapi_covers_every_binding(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/v1/things/{name}"]) == {"get", "put", "delete"}
+    assert "post" in paths["/v1/things/{name}:cancel"]
+    assert "/v1/shelves/{book_name_1}/books/{book_name_2}" in paths
+    assert {"get"} == set(paths["/v2/multi/{name}"])
+    assert "post" in paths["/v2/multi"]
+    get = paths["/v1/things/{name}"]["get"]
+    names = {p["name"] for p in get["parameters"]}
+    assert {"i32", "outer.middle.leaf", "ts", "tags"} <= names
+    assert "name" in names  # the path parameter
+    assert get["responses"]["default"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/google.rpc.Status"}
+
+
+async def test_openapi_schemas_follow_proto3_json(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    props = schemas["gatewaytest.v1.EchoRequest"]["properties"]
+    assert props["i64"]["type"] == "string"
+    assert props["color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_BLUE"]
+    assert props["ts"] == {"type": "string", "format": "date-time"}
+    assert props["labels"]["additionalProperties"] == {"type": "string"}
+    assert "timeRemaining" in schemas["gatewaytest.v1.EchoResponse"]["properties"]
+
+
+async def test_docs_page_is_self_contained_html(client: httpx.AsyncClient) -> None:
+    r = await client.get("/docs")
+    assert r.headers["content-type"].startswith("text/html")
+    assert "/v1/things/{name}:cancel" in r.text
+    assert "http://" not in r.text
+    assert "https://" not in r.text
+    assert "<script" not in r.text
+
+
+async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    r = await client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["backends"] == {"echo": "SERVING"}
+    assert (await client.post("/healthz")).status_code == 405
+
+
+async def test_custom_http_methods_are_kept_in_an_extension(client: httpx.AsyncClient) -> None:
+    item = (await client.get("/openapi.json")).json()["paths"]["/v1/things"]
+    assert item["x-additional-operations"]["SEARCH"]["operationId"] == "EchoService_SearchThings"
