@@ -12,7 +12,7 @@ import sys
 
 import uvicorn
 
-from gateway.app import Gateway, create_app
+from gateway.discovery import WithDiscovery, mesh_app
 from gateway.settings import Settings
 
 __all__ = ["build", "main"]
@@ -26,7 +26,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         entry: dict[str, object] = {
-            "time": self.formatTime(record), "level": record.levelname.lower(),
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
             "logger": record.name,
         }
         if record.name == "gateway.access":
@@ -62,11 +63,15 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def build() -> Gateway:
-    """App factory for uvicorn: each worker process builds its own app."""
+def build() -> WithDiscovery:
+    """App factory for uvicorn: each worker process builds its own app.
+
+    Backends are found through the mesh registry (``MESH_REGISTRY``: the local
+    registry file by default, Cloud Map on AWS).
+    """
     current = settings()
     configure_logging(current.log_level)
-    return create_app(settings=current)
+    return mesh_app(current)
 
 
 def main() -> None:

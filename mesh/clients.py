@@ -8,8 +8,8 @@ upstream error travels on unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc import aio
@@ -18,34 +18,36 @@ from mesh.context import current_request_id, remaining
 from mesh.errors import DeadlineExceeded, MeshError, Unavailable, from_rpc_error
 from mesh.interceptors import REQUEST_ID_HEADER
 
-__all__ = ["Clients"]
+__all__ = ["ChannelSource", "Clients"]
 
 Resp = TypeVar("Resp")
 
 
-class Clients:
-    """Lazily opened channels to this service's dependencies; a server lifecycle."""
+class ChannelSource(Protocol):
+    def channel(self, service: str) -> aio.Channel: ...
 
-    def __init__(self, addrs: Mapping[str, str], *, call_timeout: float = 5.0) -> None:
-        self.addrs = dict(addrs)
+
+class Clients:
+    """Outbound calls by service name over a channel source (a server lifecycle).
+
+    >>> clients = Clients(ServiceChannels(registry, {...}))
+    >>> reply = await clients.call(stub.GetProduct, request)
+    """
+
+    def __init__(self, channels: ChannelSource, *, call_timeout: float = 5.0) -> None:
+        self.channels = channels
         self.call_timeout = call_timeout
-        self._channels: dict[str, aio.Channel] = {}
 
     def channel(self, service: str) -> aio.Channel:
-        channel = self._channels.get(service)
-        if channel is None:
-            try:
-                target = self.addrs[service]
-            except KeyError:
-                raise Unavailable(
-                    f"no address for service {service!r}", reason="UNKNOWN_SERVICE"
-                ) from None
-            channel = aio.insecure_channel(target)
-            self._channels[service] = channel
-        return channel
+        return self.channels.channel(service)
 
     async def call(
-        self, method: Callable[..., Awaitable[Resp]], request: Any, *, timeout: float | None = None
+        self,
+        method: Callable[..., Awaitable[Resp]],
+        request: Any,
+        *,
+        timeout: float | None = None,
+        service: str = "",
     ) -> Resp:
         budget = remaining(self.call_timeout if timeout is None else timeout)
         if budget <= 0:
@@ -57,15 +59,25 @@ class Clients:
         try:
             response: Resp = await method(request, timeout=budget, metadata=metadata)
         except aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
+            error = from_rpc_error(exc)
+            if isinstance(error, Unavailable) and not error.domain and service:
+                # A transport failure (no endpoint answered) names the service it was for.
+                raise Unavailable(
+                    f"service {service!r} is unavailable: {error.message}",
+                    reason="SERVICE_UNAVAILABLE",
+                    metadata={"service": service},
+                ) from None
+            raise error from None
         except grpc.RpcError as exc:  # pragma: no cover - sync errors do not occur on aio channels
             raise MeshError(str(exc)) from None
         return response
 
-    async def start(self, server: Any) -> None:
-        return None
+    async def start(self, server: Any = None) -> None:
+        start = getattr(self.channels, "start", None)
+        if start is not None:
+            await start(server)
 
     async def stop(self) -> None:
-        channels, self._channels = self._channels, {}
-        for channel in channels.values():
-            await channel.close(None)
+        stop = getattr(self.channels, "stop", None)
+        if stop is not None:
+            await stop()

@@ -20,12 +20,26 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_ACCESS_LOG``                       one JSON line per call (default true)
 ``MESH_WATCH_POLL_SECONDS``               how often streams re-read state written elsewhere (default 1)
 ``MESH_PAGE_TOKEN_KEY``                   key that signs page tokens (default: derived from the service name)
-``MESH_<DEP>_ADDR``                       where a dependency listens (default ``127.0.0.1:<its port>``)
+``MESH_REGISTRY``                         ``local`` (default: a shared file), ``cloudmap`` or ``static``
+``MESH_REGISTRY_FILE``                    the local registry file (default ``<data dir>/registry.json``)
+``MESH_CLOUDMAP_NAMESPACE``               the Cloud Map namespace (required for ``cloudmap``)
+``MESH_CLOUDMAP_ENDPOINT``                a Cloud Map endpoint URL (an emulator); default: AWS
+``AWS_REGION``                            region of the Cloud Map client (the usual chain otherwise)
+``MESH_STATIC_ENDPOINTS``                 ``catalog=10.0.0.5:50051,10.0.0.6:50051;inventory=...`` for ``static``
+``MESH_REGISTER``                         register this process (default: true for ``local``; ECS registers
+                                          tasks itself, so ``cloudmap`` defaults to false)
+``MESH_ADVERTISE_HOST``                   the IPv4 address registered (default: ``MESH_HOST``, or
+                                          127.0.0.1 when that is a wildcard)
+``MESH_ZONE``                             a ``zone`` attribute on the registration (default ``local``)
+``MESH_DISCOVERY_POLL_SECONDS``           how often the cheap revision is polled (default 1)
+``MESH_DISCOVERY_REFRESH_SECONDS``        full refresh period, for health changes (default 15)
+``MESH_REGISTRY_TTL_SECONDS``             local registry: silence after which an instance expires (3)
 ========================================  ==========================================
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -59,7 +73,19 @@ class Settings:
     access_log: bool
     watch_poll: float
     page_token_key: bytes
-    dependency_addrs: Mapping[str, str] = field(default_factory=dict)
+    registry: str = "local"
+    registry_file: Path = Path(".data/registry.json")
+    cloudmap_namespace: str | None = None
+    cloudmap_endpoint: str | None = None
+    aws_region: str | None = None
+    static_endpoints: str | None = None
+    register: bool = True
+    advertise_host: str = "127.0.0.1"
+    zone: str = "local"
+    discovery_poll: float = 1.0
+    discovery_refresh: float = 15.0
+    registry_ttl: float = 3.0
+    dependencies: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def bind(self) -> str:
@@ -125,10 +151,19 @@ def _message_bytes(value: str) -> int:
     return number
 
 
-def _addr(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("must be host:port")
+def _registry_kind(value: str) -> str:
+    if value not in ("local", "cloudmap", "static"):
+        raise ValueError("must be local, cloudmap or static")
+    return value
+
+
+def _ipv4(value: str) -> str:
+    return str(ipaddress.IPv4Address(value))
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
     return value
 
 
@@ -165,13 +200,22 @@ def load_settings(
     topology = topology or load_topology()
     spec = topology[service]
     data_dir = Path(env.get("MESH_DATA_DIR", ".data", str)).resolve()
-    deps = {
-        dep: env.get(f"MESH_{dep.upper()}_ADDR", f"127.0.0.1:{topology[dep].port}", _addr)
-        for dep in spec.depends_on
-    }
+    registry = env.get("MESH_REGISTRY", "local", _registry_kind)
+    namespace = env.raw("MESH_CLOUDMAP_NAMESPACE")
+    if registry == "cloudmap" and namespace is None:
+        raise ConfigError("MESH_CLOUDMAP_NAMESPACE is required when MESH_REGISTRY=cloudmap")
+    static = env.raw("MESH_STATIC_ENDPOINTS")
+    if registry == "static" and static is None and spec.depends_on:
+        raise ConfigError("MESH_STATIC_ENDPOINTS is required when MESH_REGISTRY=static")
+    host = env.get("MESH_HOST", "127.0.0.1", str)
+    wildcard = host in ("0.0.0.0", "::", "")
+    poll = env.get("MESH_DISCOVERY_POLL_SECONDS", 1.0, _positive_float)
+    refresh = env.get("MESH_DISCOVERY_REFRESH_SECONDS", max(15.0, poll), _positive_float)
+    if refresh < poll:
+        raise ConfigError("MESH_DISCOVERY_REFRESH_SECONDS must be >= MESH_DISCOVERY_POLL_SECONDS")
     return Settings(
         service=service,
-        host=env.get("MESH_HOST", "127.0.0.1", str),
+        host=host,
         port=env.get("MESH_PORT", spec.port, _port),
         data_dir=data_dir,
         database_url=_database_url(env, spec, data_dir),
@@ -182,5 +226,17 @@ def load_settings(
         access_log=env.get("MESH_ACCESS_LOG", True, _bool),
         watch_poll=env.get("MESH_WATCH_POLL_SECONDS", 1.0, _positive_float),
         page_token_key=env.get("MESH_PAGE_TOKEN_KEY", f"shop-{service}", str).encode(),
-        dependency_addrs=deps,
+        registry=registry,
+        registry_file=Path(env.get("MESH_REGISTRY_FILE", str(data_dir / "registry.json"), str)),
+        cloudmap_namespace=namespace,
+        cloudmap_endpoint=env.get("MESH_CLOUDMAP_ENDPOINT", None, _url),
+        aws_region=env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION"),
+        static_endpoints=static,
+        register=env.get("MESH_REGISTER", registry == "local", _bool),
+        advertise_host=env.get("MESH_ADVERTISE_HOST", "127.0.0.1" if wildcard else host, _ipv4),
+        zone=env.get("MESH_ZONE", "local", str),
+        discovery_poll=poll,
+        discovery_refresh=refresh,
+        registry_ttl=env.get("MESH_REGISTRY_TTL_SECONDS", 3.0, _positive_float),
+        dependencies=spec.depends_on,
     )

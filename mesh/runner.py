@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mesh.discovery import (
+    AWS_INSTANCE_IPV4,
+    AWS_INSTANCE_PORT,
+    HealthFilter,
+    LocalRegistry,
+    RegistryError,
+)
 from mesh.probe import check_grpc, check_http
 from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
 
@@ -69,7 +76,19 @@ async def _start(
     return Replica(spec, index, port, process, log)
 
 
-async def _wait_ready(replica: Replica, timeout: float) -> None:
+async def _registered_port(registry: LocalRegistry, replica: Replica) -> int:
+    """The port a replica registered (replicas after the first bind a free port)."""
+    try:
+        instances = await registry.discover(replica.spec.name, health=HealthFilter.ALL)
+    except RegistryError:
+        return 0
+    for instance in instances:
+        if instance.attributes.get("pid") == str(replica.process.pid):
+            return int(instance.attributes.get(AWS_INSTANCE_PORT, "0"))
+    return 0
+
+
+async def _wait_ready(replica: Replica, timeout: float, registry: LocalRegistry) -> None:
     deadline = time.monotonic() + timeout
     spec = replica.spec
     while time.monotonic() < deadline:
@@ -78,6 +97,11 @@ async def _wait_ready(replica: Replica, timeout: float) -> None:
                 f"{replica.label} exited with code {replica.process.returncode}; "
                 f"see {replica.log.name}"
             )
+        if replica.port == 0:
+            replica.port = await _registered_port(registry, replica)
+            if replica.port == 0:
+                await asyncio.sleep(0.2)
+                continue
         if spec.protocol == "http":
             ok, _ = await asyncio.to_thread(
                 check_http, f"http://127.0.0.1:{replica.port}/healthz", 1.0
@@ -105,6 +129,24 @@ async def _stop(replicas: list[Replica], grace: float) -> int:
         _say(f"  stopped {replica.label} (exit {code})")
         replica.log.close()
     return failures
+
+
+async def _show_registry(registry: LocalRegistry, specs: list[ServiceSpec]) -> None:
+    _say("\nRegistered instances (local registry):")
+    for spec in specs:
+        if spec.protocol != "grpc":
+            continue
+        try:
+            instances = await registry.discover(spec.name, health=HealthFilter.ALL)
+        except RegistryError as exc:
+            _say(f"  {spec.name:<10} registry error: {exc}")
+            continue
+        for instance in sorted(instances, key=lambda i: i.instance_id):
+            attrs = instance.attributes
+            _say(
+                f"  {spec.name:<10} {instance.instance_id:<32} "
+                f"{attrs.get(AWS_INSTANCE_IPV4)}:{attrs.get(AWS_INSTANCE_PORT)}  {instance.health.name}"
+            )
 
 
 def _usage(topology: Topology, replicas: list[Replica]) -> None:
@@ -137,13 +179,6 @@ def _usage(topology: Topology, replicas: list[Replica]) -> None:
     _say("Press Ctrl-C to stop.")
 
 
-def _dependency_env(topology: Topology, spec: ServiceSpec, offset: int) -> dict[str, str]:
-    return {
-        f"MESH_{dep.upper()}_ADDR": f"127.0.0.1:{topology[dep].port + offset}"
-        for dep in spec.depends_on
-    }
-
-
 async def run(
     topology: Topology, only: list[str], data_dir: Path, ready_timeout: float, offset: int = 0
 ) -> int:
@@ -153,17 +188,17 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     replicas: list[Replica] = []
     specs = [s for s in topology.start_order() if not only or s.name in only]
+    registry = LocalRegistry(data_dir / "registry.json", ttl=3.0)
     try:
         for spec in specs:
             for index in range(spec.replicas):
                 # The first replica takes the documented port; the others any free one.
                 port = spec.port + offset if index == 0 else 0
-                env = _dependency_env(topology, spec, offset)
-                replica = await _start(spec, index, port, data_dir, env)
+                # The gateway reads its own prefix first (MESH_GATEWAY_*).
+                extra = {"MESH_GATEWAY_PORT": str(port)} if spec.protocol == "http" and port else {}
+                replica = await _start(spec, index, port, data_dir, extra)
                 replicas.append(replica)
-                if port == 0:
-                    continue
-                waiter = asyncio.ensure_future(_wait_ready(replica, ready_timeout))
+                waiter = asyncio.ensure_future(_wait_ready(replica, ready_timeout, registry))
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
@@ -171,7 +206,10 @@ async def run(
                     waiter.cancel()
                     raise KeyboardInterrupt
                 waiter.result()
-                _say(f"  ready   {replica.label:<12} 127.0.0.1:{port}  (log {replica.log.name})")
+                _say(
+                    f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (log {replica.log.name})"
+                )
+        await _show_registry(registry, specs)
         _usage(topology, replicas)
         exited = [asyncio.ensure_future(r.process.wait()) for r in replicas]
         stopper = asyncio.ensure_future(stop.wait())
@@ -189,6 +227,8 @@ async def run(
         _say(f"error: {exc}")
         await _stop(replicas, 10)
         return 1
+    finally:
+        await registry.close()
     _say("\nstopping")
     failures = await _stop(replicas, 10)
     return 1 if failures else 0

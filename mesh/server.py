@@ -22,7 +22,7 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.interceptors import MeshInterceptor
 
-__all__ = ["Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
+__all__ = ["Announcer", "Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
 
 log = logging.getLogger("mesh.server")
 
@@ -33,6 +33,14 @@ class Lifecycle(Protocol):
     async def start(self, server: MeshServer) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class Announcer(Protocol):
+    """Something that tells the world the server is up (and takes it back first at shutdown)."""
+
+    async def announce(self, server: MeshServer) -> None: ...
+
+    async def withdraw(self) -> None: ...
 
 
 @dataclass
@@ -46,6 +54,8 @@ class ServiceUnit:
     lifecycles: Sequence[Lifecycle] = field(default_factory=tuple)
     # Called once shutdown begins, before draining (e.g. end open streams).
     on_shutdown: Callable[[], Awaitable[None]] | None = None
+    # Told once the server is SERVING, and first thing at shutdown (registrations).
+    announcers: Sequence[Announcer] = field(default_factory=tuple)
 
 
 class MeshServer:
@@ -111,6 +121,8 @@ class MeshServer:
             raise
         for name in ["", *unit.grpc_services]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for announcer in unit.announcers:
+            await announcer.announce(self)
         log.info("serving", extra={"address": self.address, "services": list(unit.grpc_services)})
 
     async def stop(self, grace: float | None = None) -> None:
@@ -122,6 +134,8 @@ class MeshServer:
         grace = self.shutdown_grace if grace is None else grace
         log.info("shutting down", extra={"grace_seconds": grace})
         await self.health.enter_graceful_shutdown()
+        for announcer in self.unit.announcers:
+            await announcer.withdraw()
         if self.unit.on_shutdown is not None:
             await self.unit.on_shutdown()
         if self._server is not None:

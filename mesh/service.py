@@ -5,16 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from mesh.channels import ServiceChannels
+from mesh.clients import Clients
 from mesh.config import ConfigError, Settings, load_settings
 from mesh.db import Database
+from mesh.discovery import Registry, RegistryError, StaticRegistry, create_registry
 from mesh.logs import configure_logging
+from mesh.protos import service_descriptor
+from mesh.registration import Registration
 from mesh.server import MeshServer, ServiceUnit, run_service
-from mesh.topology import TopologyError
+from mesh.topology import Topology, TopologyError, load_topology
 
-__all__ = ["build_server", "main", "migrations_dir"]
+__all__ = [
+    "build_channels",
+    "build_registry",
+    "build_server",
+    "main",
+    "migrations_dir",
+    "wire_discovery",
+]
 
 log = logging.getLogger("mesh.service")
 
@@ -35,9 +47,87 @@ def build_server(settings: Settings, unit: ServiceUnit) -> MeshServer:
     )
 
 
-def main(
-    service: str, build_unit: Callable[[Settings, Database], ServiceUnit], migrations: Path
-) -> None:
+def build_registry(settings: Settings, topology: Topology | None = None) -> Registry:
+    topology = topology or load_topology()
+    if settings.registry == "static" and settings.static_endpoints is None:
+        # A service that calls no one needs no addresses (load_settings checked that).
+        return StaticRegistry({})
+    return create_registry(
+        settings.registry,
+        namespace=settings.cloudmap_namespace,
+        endpoint_url=settings.cloudmap_endpoint,
+        region=settings.aws_region,
+        static_spec=settings.static_endpoints,
+        path=settings.registry_file,
+        services=list(topology.services),
+        ttl=settings.registry_ttl,
+        heartbeat_interval=min(1.0, settings.registry_ttl / 3),
+    )
+
+
+def build_channels(
+    settings: Settings,
+    registry: Registry,
+    services: Iterable[str],
+    topology: Topology | None = None,
+) -> ServiceChannels:
+    """Channels to ``services`` (names in services.yaml), retrying only idempotent methods."""
+    topology = topology or load_topology()
+    descriptors = {}
+    for name in services:
+        grpc_service = topology[name].grpc_service
+        descriptors[name] = [service_descriptor(grpc_service)] if grpc_service else []
+    return ServiceChannels(
+        registry,
+        descriptors,
+        poll_interval=settings.discovery_poll,
+        full_refresh_interval=settings.discovery_refresh,
+        max_message_bytes=settings.max_message_bytes,
+        close_registry=False,
+    )
+
+
+class _RegistryLifecycle:
+    """Closes the registry after everything that uses it stopped."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    async def start(self, server: MeshServer) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.registry.close()
+
+
+def wire_discovery(
+    settings: Settings,
+    build: Callable[[Clients | None], ServiceUnit],
+    topology: Topology | None = None,
+) -> ServiceUnit:
+    """A unit with its dependencies reached through the registry, and itself registered."""
+    topology = topology or load_topology()
+    registry = build_registry(settings, topology)
+    clients = None
+    if settings.dependencies:
+        channels = build_channels(settings, registry, settings.dependencies, topology)
+        clients = Clients(channels, call_timeout=settings.call_timeout)
+    unit = build(clients)
+    unit.lifecycles = [_RegistryLifecycle(registry), *unit.lifecycles]
+    if clients is not None:
+        unit.lifecycles = [*unit.lifecycles, clients]
+    if settings.register:
+        registration = Registration(
+            registry, settings.service, settings.advertise_host, attributes={"zone": settings.zone}
+        )
+        unit.announcers = [*unit.announcers, registration]
+    return unit
+
+
+BuildUnit = Callable[[Settings, Database, Clients | None], ServiceUnit]
+
+
+def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
     """Entry point of ``python -m services.<name>``: settings, logging, serve, exit code."""
     try:
         settings = load_settings(service)
@@ -46,7 +136,12 @@ def main(
         sys.exit(2)
     configure_logging(service, settings.log_level)
     database = Database(settings.database_url, service, migrations)
-    server = build_server(settings, build_unit(settings, database))
+    try:
+        unit = wire_discovery(settings, lambda clients: build_unit(settings, database, clients))
+    except (ValueError, RegistryError) as exc:
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    server = build_server(settings, unit)
     try:
         code = asyncio.run(run_service(server))
     except OSError as exc:

@@ -119,7 +119,7 @@ class EndpointWatcher:
                 await task
 
     # A timeout parameter on purpose: callers ask "ready within N s?" and get a bool.
-    async def wait_ready(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for the first answer from the registry; False if ``timeout`` passed first."""
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)

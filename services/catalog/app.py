@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from mesh.clients import Clients
 from mesh.config import Settings
 from mesh.db import Database
 from mesh.paging import PageTokens
@@ -16,7 +17,10 @@ SERVICE = "catalog"
 GRPC_SERVICE = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
 
 
-def build_unit(settings: Settings, database: Database) -> ServiceUnit:
+def build_unit(
+    settings: Settings, database: Database, clients: Clients | None = None
+) -> ServiceUnit:
+    """The service's unit; it calls no one, so ``clients`` is unused."""
     servicer = CatalogServicer(CatalogStore(database.engine), PageTokens(settings.page_token_key))
 
     def add(server: aio.Server) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from grpc import aio
 
+from mesh.clients import Clients
 from mesh.config import Settings
 from mesh.db import Database
 from mesh.server import ServiceUnit
@@ -15,7 +16,10 @@ SERVICE = "inventory"
 GRPC_SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"].full_name
 
 
-def build_unit(settings: Settings, database: Database) -> ServiceUnit:
+def build_unit(
+    settings: Settings, database: Database, clients: Clients | None = None
+) -> ServiceUnit:
+    """The service's unit; it calls no one, so ``clients`` is unused."""
     servicer = InventoryServicer(InventoryStore(database.engine))
 
     def add(server: aio.Server) -> None:

@@ -21,7 +21,9 @@ GRPC_SERVICE = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 def build_unit(
     settings: Settings, database: Database, clients: Clients | None = None
 ) -> ServiceUnit:
-    clients = clients or Clients(settings.dependency_addrs, call_timeout=settings.call_timeout)
+    """The orders unit; ``clients`` reach catalog and inventory (mesh.service wires them)."""
+    if clients is None:
+        raise ValueError("orders needs clients for catalog and inventory")
     events = OrderEvents()
     servicer = OrdersServicer(
         OrdersStore(database.engine),
@@ -35,5 +37,5 @@ def build_unit(
         orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server)
 
     return ServiceUnit(
-        SERVICE, [GRPC_SERVICE], add, lifecycles=[database, clients], on_shutdown=events.close
+        SERVICE, [GRPC_SERVICE], add, lifecycles=[database], on_shutdown=events.close
     )

@@ -122,6 +122,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
                 reservation_id=reservation_id,
                 lines=[inventory_pb2.ReservationLine(sku=s, quantity=q) for s, q in lines],
             ),
+            service="inventory",
         )
         priced = tuple(sorted((s, q, prices[s][1]) for s, q in lines))
         record = OrderRecord(
@@ -166,7 +167,9 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         async def one(index: int, sku: str) -> tuple[str, int]:
             try:
                 reply = await self.clients.call(
-                    catalog.GetProduct, catalog_pb2.GetProductRequest(name=f"products/{sku}")
+                    catalog.GetProduct,
+                    catalog_pb2.GetProductRequest(name=f"products/{sku}"),
+                    service="catalog",
                 )
             except NotFound:
                 raise InvalidArgument(
@@ -191,6 +194,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             await self.clients.call(
                 self._inventory().ReleaseReservation,
                 inventory_pb2.ReleaseReservationRequest(name=f"reservations/{reservation_id}"),
+                service="inventory",
             )
         except MeshError:
             log.exception("could not release reservation", extra={"reservation_id": reservation_id})
@@ -240,6 +244,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         await self.clients.call(
             self._inventory().ReleaseReservation,
             inventory_pb2.ReleaseReservationRequest(name=f"reservations/{order.reservation_id}"),
+            service="inventory",
         )
         await self.store.set_status(order_id, CONFIRMED, CANCELLED)
         self.events.publish(order_id)

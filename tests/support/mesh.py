@@ -14,7 +14,7 @@ from sqlalchemy import text
 from mesh.config import Settings, load_settings
 from mesh.db import Database
 from mesh.server import MeshServer, ServiceUnit
-from mesh.service import build_server, migrations_dir
+from mesh.service import build_server, migrations_dir, wire_discovery
 from services.catalog import app as catalog_app
 from services.inventory import app as inventory_app
 from services.orders import app as orders_app
@@ -34,6 +34,7 @@ def settings_for(service: str, db_url: str, **env: str) -> Settings:
     return load_settings(
         service,
         environ={
+            "MESH_REGISTRY": "static",
             "MESH_PORT": "0",
             f"{service.upper()}_DATABASE_URL": db_url,
             "MESH_WATCH_POLL_SECONDS": "0.2",
@@ -71,10 +72,12 @@ async def serve(
     unit: ServiceUnit | None = None,
     fresh: bool = True,
 ) -> AsyncIterator[Running]:
-    settings = settings_for(service, db_url, **dict(env or {}))
+    settings = settings_for(service, db_url, **{"MESH_REGISTER": "false", **dict(env or {})})
     app = APPS[service]
     database = Database(settings.database_url, service, migrations_dir(app.__file__))
-    server = build_server(settings, unit or app.build_unit(settings, database))
+    if unit is None:
+        unit = wire_discovery(settings, lambda clients: app.build_unit(settings, database, clients))
+    server = build_server(settings, unit)
     await server.start()
     if fresh:
         await reset(database, service)
@@ -121,8 +124,8 @@ async def shop(kind: str, tmp: Path, pg_url: str | None, **orders_env: str) -> A
         serve("inventory", db_url_for(kind, tmp, "inventory", pg_url)) as inventory,
     ):
         env = {
-            "MESH_CATALOG_ADDR": catalog.address,
-            "MESH_INVENTORY_ADDR": inventory.address,
+            "MESH_REGISTRY": "static",
+            "MESH_STATIC_ENDPOINTS": f"catalog={catalog.address};inventory={inventory.address}",
             **orders_env,
         }
         async with serve("orders", db_url_for(kind, tmp, "orders", pg_url), env=env) as orders:

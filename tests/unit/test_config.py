@@ -12,10 +12,9 @@ def test_defaults_need_no_configuration() -> None:
     assert (settings.host, settings.port) == ("127.0.0.1", 50053)
     assert settings.database_url.startswith("sqlite+aiosqlite:///")
     assert settings.database_url.endswith("/.data/orders.db")
-    assert settings.dependency_addrs == {
-        "catalog": "127.0.0.1:50051",
-        "inventory": "127.0.0.1:50052",
-    }
+    assert settings.dependencies == ("catalog", "inventory")
+    assert (settings.registry, settings.register) == ("local", True)
+    assert settings.registry_file == settings.data_dir / "registry.json"
     assert settings.shutdown_grace == 10.0
 
 
@@ -66,8 +65,11 @@ def test_data_dir(tmp_path: Path) -> None:
         ("MESH_MAX_MESSAGE_BYTES", "9" * 40),
         ("MESH_LOG_LEVEL", "LOUD"),
         ("MESH_ACCESS_LOG", "maybe"),
-        ("MESH_CATALOG_ADDR", "nohost"),
-        ("MESH_CATALOG_ADDR", "host:99999"),
+        ("MESH_REGISTRY", "consul"),
+        ("MESH_REGISTER", "sometimes"),
+        ("MESH_ADVERTISE_HOST", "my-host"),
+        ("MESH_CLOUDMAP_ENDPOINT", "ftp://x"),
+        ("MESH_DISCOVERY_POLL_SECONDS", "0"),
         ("MESH_DATABASE_URL", "not a url"),
         ("MESH_DB_PORT", "x"),
     ],
@@ -88,3 +90,28 @@ def test_db_host_without_user_is_refused() -> None:
 def test_unknown_service_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown service 'nope'"):
         load_settings("nope", environ={})
+
+
+def test_cloudmap_needs_a_namespace_and_does_not_self_register_by_default() -> None:
+    with pytest.raises(ConfigError, match="MESH_CLOUDMAP_NAMESPACE"):
+        load_settings("orders", environ={"MESH_REGISTRY": "cloudmap"})
+    settings = load_settings(
+        "orders",
+        environ={"MESH_REGISTRY": "cloudmap", "MESH_CLOUDMAP_NAMESPACE": "shop.local", "MESH_HOST": "0.0.0.0"},
+    )
+    assert settings.register is False
+    assert settings.advertise_host == "127.0.0.1"
+
+
+def test_static_registry_needs_endpoints_for_dependencies() -> None:
+    with pytest.raises(ConfigError, match="MESH_STATIC_ENDPOINTS"):
+        load_settings("orders", environ={"MESH_REGISTRY": "static"})
+    assert load_settings("catalog", environ={"MESH_REGISTRY": "static"}).static_endpoints is None
+
+
+def test_refresh_may_not_be_shorter_than_the_poll() -> None:
+    with pytest.raises(ConfigError, match="MESH_DISCOVERY_REFRESH_SECONDS"):
+        load_settings(
+            "orders",
+            environ={"MESH_DISCOVERY_POLL_SECONDS": "5", "MESH_DISCOVERY_REFRESH_SECONDS": "1"},
+        )

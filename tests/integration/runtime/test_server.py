@@ -250,7 +250,7 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
     )
     port = catalog.add_insecure_port("127.0.0.1:0")
     await catalog.start()
-    env = {"MESH_CATALOG_ADDR": f"127.0.0.1:{port}", "MESH_INVENTORY_ADDR": f"127.0.0.1:{port}"}
+    env = {"MESH_STATIC_ENDPOINTS": f"catalog=127.0.0.1:{port};inventory=127.0.0.1:{port}"}
     try:
         async with serve("orders", f"sqlite+aiosqlite:///{tmp_path}/o.db", env=env) as orders:
             stub = orders_pb2_grpc.OrdersServiceStub(orders.channel)
