@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +45,17 @@ def create_engine(url: str) -> AsyncEngine:
             # Let the "begin" hook below issue BEGIN itself (SQLAlchemy's pysqlite recipe).
             dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Switching to WAL needs a moment alone with the file, and SQLite does not
+            # wait for it: two processes opening a new database at once must retry.
+            for attempt in range(100):
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    break
+                except Exception as exc:  # the driver's OperationalError
+                    if "locked" not in str(exc) or attempt == 99:
+                        raise
+                    time.sleep(0.05)
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")

@@ -36,8 +36,13 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
     well_known = Path(protoc.__file__).parent / "_proto"
     out.mkdir(parents=True, exist_ok=True)
     args = [
-        "protoc", f"-I{PROTO_ROOT}", f"-I{googleapis}", f"-I{well_known}",
-        f"--python_out={out}", f"--grpc_python_out={out}", "gatewaytest/v1/echo.proto",
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{googleapis}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        "gatewaytest/v1/echo.proto",
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on the echo proto")
@@ -60,7 +65,10 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
             await context.send_initial_metadata((("x-echo-initial", "hello"),))
             context.set_trailing_metadata((("x-echo-trailer", "bye"),))
             return pb2.EchoResponse(
-                request=request, metadata=metadata, rpc=rpc, book=request.book,
+                request=request,
+                metadata=metadata,
+                rpc=rpc,
+                book=request.book,
                 time_remaining=-1.0 if remaining is None else remaining,
             )
 
@@ -91,14 +99,21 @@ async def _fail(context: grpc.aio.ServicerContext, code: int, metadata: dict[str
     status_code = next(c for c in grpc.StatusCode if c.value[0] == code)
     message = metadata.get("x-echo-fail-message", f"failed with {status_code.name}")
     bad = any_pb2.Any()
-    bad.Pack(error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field="name", description="echo says no"),
-    ]))
+    bad.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field="name", description="echo says no"
+                ),
+            ]
+        )
+    )
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason="ECHO_FAIL", domain="gatewaytest"))
     status = status_pb2.Status(code=code, message=message, details=[bad, info])
     await context.abort(
-        status_code, message,
+        status_code,
+        message,
         trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),),
     )
 

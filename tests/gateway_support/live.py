@@ -36,14 +36,25 @@ def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
     async def run() -> None:
         echo, echo_port = await start_echo_server(*modules)
         channels = LocalChannelProvider({"echo": echo_port})
-        app = create_app(channels, services={"echo": SERVICE},
-                         settings=Settings(access_log=False), generated_package=None)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, loop="asyncio",
-                                http="httptools", log_level="warning", lifespan="on")
+        app = create_app(
+            channels,
+            services={"echo": SERVICE},
+            settings=Settings(access_log=False),
+            generated_package=None,
+        )
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            loop="asyncio",
+            http="httptools",
+            log_level="warning",
+            lifespan="on",
+        )
         server = uvicorn.Server(config)
         stop["server"] = server
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        while not server.started:
             await asyncio.sleep(0.01)
         ready.set()
         await task

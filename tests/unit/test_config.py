@@ -97,7 +97,11 @@ def test_cloudmap_needs_a_namespace_and_does_not_self_register_by_default() -> N
         load_settings("orders", environ={"MESH_REGISTRY": "cloudmap"})
     settings = load_settings(
         "orders",
-        environ={"MESH_REGISTRY": "cloudmap", "MESH_CLOUDMAP_NAMESPACE": "shop.local", "MESH_HOST": "0.0.0.0"},
+        environ={
+            "MESH_REGISTRY": "cloudmap",
+            "MESH_CLOUDMAP_NAMESPACE": "shop.local",
+            "MESH_HOST": "0.0.0.0",
+        },
     )
     assert settings.register is False
     assert settings.advertise_host == "127.0.0.1"

@@ -54,8 +54,20 @@ async def test_query_parameter_with_body_star_is_refused(client: httpx.AsyncClie
 
 @pytest.mark.parametrize(
     "query",
-    ["i32=abc", "i32=99999999999", "flag=yes", "color=PURPLE", "color=7", "ts=yesterday",
-     "data=%%%", "outer.middle=x", "outer.middle.leaf.x=1", "labels=x", "u64=-1", "iv=x"],
+    [
+        "i32=abc",
+        "i32=99999999999",
+        "flag=yes",
+        "color=PURPLE",
+        "color=7",
+        "ts=yesterday",
+        "data=%%%",
+        "outer.middle=x",
+        "outer.middle.leaf.x=1",
+        "labels=x",
+        "u64=-1",
+        "iv=x",
+    ],
 )
 async def test_bad_query_values_are_400(client: httpx.AsyncClient, query: str) -> None:
     assert_status(await client.get(f"/v1/things/x?{query}"), 400, 3)
@@ -70,8 +82,16 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b'{"i32": "x"}', b'{"nope": 1}', b'{"color": "PURPLE"}', b"[1,2]", b'"s"',
-     b'{"book": 5}', b"\xff\xfe", b"[" * 5000 + b"]" * 5000],
+    [
+        b'{"i32": "x"}',
+        b'{"nope": 1}',
+        b'{"color": "PURPLE"}',
+        b"[1,2]",
+        b'"s"',
+        b'{"book": 5}',
+        b"\xff\xfe",
+        b"[" * 5000 + b"]" * 5000,
+    ],
 )
 async def test_wrong_types_unknown_fields_bad_enums_are_400(
     client: httpx.AsyncClient, body: bytes
@@ -111,15 +131,20 @@ async def test_backend_status_maps_to_http_with_its_details(
     client: httpx.AsyncClient, code: grpc.StatusCode
 ) -> None:
     r = await client.post(
-        "/v1/echo", json={},
-        headers={"grpc-metadata-x-echo-fail": str(code.value[0]),
-                 "grpc-metadata-x-echo-fail-message": "nope"},
+        "/v1/echo",
+        json={},
+        headers={
+            "grpc-metadata-x-echo-fail": str(code.value[0]),
+            "grpc-metadata-x-echo-fail-message": "nope",
+        },
     )
     body = assert_status(r, HTTP_STATUS[code], code.value[0])
     assert body["message"] == "nope"
     types = [d["@type"] for d in body["details"]]  # type: ignore[attr-defined]
-    assert types == ["type.googleapis.com/google.rpc.BadRequest",
-                     "type.googleapis.com/google.rpc.ErrorInfo"]
+    assert types == [
+        "type.googleapis.com/google.rpc.BadRequest",
+        "type.googleapis.com/google.rpc.ErrorInfo",
+    ]
 
 
 async def test_backend_down_is_503(make_app: Callable[..., Gateway]) -> None:
@@ -127,8 +152,12 @@ async def test_backend_down_is_503(make_app: Callable[..., Gateway]) -> None:
     from tests.gateway_support.echo import SERVICE
 
     dead = LocalChannelProvider({"echo": 1})
-    app = create_app(dead, services={"echo": SERVICE}, settings=Settings(access_log=False),
-                     generated_package=None)
+    app = create_app(
+        dead,
+        services={"echo": SERVICE},
+        settings=Settings(access_log=False),
+        generated_package=None,
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://g") as c:
         assert_status(await c.post("/v1/echo", json={}), 503, 14)
         r = await c.get("/readyz")

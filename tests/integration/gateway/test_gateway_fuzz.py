@@ -34,8 +34,12 @@ def live_url(echo_modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
 def test_gateway_conforms_to_its_openapi(live_url: str) -> None:
     spec = httpx.get(f"{live_url}/openapi.json").json()
     api = schemathesis.openapi.from_dict(spec)
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
-              response_schema_conformance]
+    checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
     results = list(api.get_all_operations())
     errors = [r.err() for r in results if not hasattr(r, "ok")]
     assert not errors, errors
@@ -47,8 +51,9 @@ def test_gateway_conforms_to_its_openapi(live_url: str) -> None:
             continue
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def run(case: Any) -> None:
             case.call_and_validate(base_url=live_url, checks=checks)
 

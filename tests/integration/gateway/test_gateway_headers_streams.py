@@ -13,12 +13,16 @@ from gateway import Gateway
 async def test_authorization_traceparent_and_grpc_metadata_are_forwarded(
     client: httpx.AsyncClient,
 ) -> None:
-    r = await client.post("/v1/echo", json={}, headers={
-        "authorization": "Bearer t0k",
-        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        "grpc-metadata-x-tenant": "acme",
-        "x-not-allowed": "dropped",
-    })
+    r = await client.post(
+        "/v1/echo",
+        json={},
+        headers={
+            "authorization": "Bearer t0k",
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "grpc-metadata-x-tenant": "acme",
+            "x-not-allowed": "dropped",
+        },
+    )
     metadata = r.json()["metadata"]
     assert metadata["authorization"] == "Bearer t0k"
     assert metadata["traceparent"].startswith("00-0af7")
@@ -83,8 +87,10 @@ async def test_stream_as_ndjson(client: httpx.AsyncClient) -> None:
 async def test_stream_error_after_messages_is_a_terminal_error_line(
     client: httpx.AsyncClient,
 ) -> None:
-    r = await client.get("/v1/things/t:watch?count=5", headers={
-        "grpc-metadata-x-echo-fail": "10", "grpc-metadata-x-echo-fail-after": "2"})
+    r = await client.get(
+        "/v1/things/t:watch?count=5",
+        headers={"grpc-metadata-x-echo-fail": "10", "grpc-metadata-x-echo-fail-after": "2"},
+    )
     assert r.status_code == 200
     lines = [json.loads(line) for line in r.text.splitlines()]
     assert [list(line) for line in lines] == [["result"], ["result"], ["error"]]
@@ -112,9 +118,14 @@ async def test_stream_as_server_sent_events(client: httpx.AsyncClient) -> None:
 
 
 async def test_sse_error_event(client: httpx.AsyncClient) -> None:
-    r = await client.get("/v1/things/t:watch?count=3", headers={
-        "accept": "text/event-stream", "grpc-metadata-x-echo-fail": "14",
-        "grpc-metadata-x-echo-fail-after": "1"})
+    r = await client.get(
+        "/v1/things/t:watch?count=3",
+        headers={
+            "accept": "text/event-stream",
+            "grpc-metadata-x-echo-fail": "14",
+            "grpc-metadata-x-echo-fail-after": "1",
+        },
+    )
     events = [e for e in r.text.split("\n\n") if e]
     assert events[-1].startswith("event: error\ndata: ")
     assert json.loads(events[-1].split("data: ", 1)[1])["code"] == 14

@@ -16,8 +16,9 @@ async def test_body_star_fills_the_whole_request(client: httpx.AsyncClient) -> N
 async def test_proto_field_names_are_accepted_and_camel_case_comes_out(
     client: httpx.AsyncClient,
 ) -> None:
-    r = await client.post("/v1/echo", json={"outer": {"middle": {"leaf": "x"}}, "count": 1,
-                                            "colors": ["COLOR_RED"]})
+    r = await client.post(
+        "/v1/echo", json={"outer": {"middle": {"leaf": "x"}}, "count": 1, "colors": ["COLOR_RED"]}
+    )
     assert r.status_code == 200
     assert "timeRemaining" in r.json()
     assert r.json()["request"]["outer"] == {"middle": {"leaf": "x", "n": 0}}

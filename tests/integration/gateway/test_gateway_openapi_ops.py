@@ -26,7 +26,8 @@ async def test_openapi_covers_every_binding(client: httpx.AsyncClient) -> None:
     assert {"i32", "outer.middle.leaf", "ts", "tags"} <= names
     assert "name" in names  # the path parameter
     assert get["responses"]["default"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/google.rpc.Status"}
+        "$ref": "#/components/schemas/google.rpc.Status"
+    }
 
 
 async def test_openapi_schemas_follow_proto3_json(client: httpx.AsyncClient) -> None:

@@ -19,17 +19,19 @@ def base_url(echo_modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
 
 def test_unary_call_over_loopback(base_url: str) -> None:
     with httpx.Client(base_url=base_url) as client:
-        r = client.post("/v1/things/a%20b:cancel", json={"i64": 3},
-                        headers={"x-request-id": "live-1"})
+        r = client.post(
+            "/v1/things/a%20b:cancel", json={"i64": 3}, headers={"x-request-id": "live-1"}
+        )
     assert r.status_code == 200
     assert r.json()["request"]["name"] == "things/a b"
     assert r.headers["x-request-id"] == "live-1"
 
 
 def test_stream_is_delivered_line_by_line(base_url: str) -> None:
-    with httpx.Client(base_url=base_url) as client, client.stream(
-        "GET", "/v1/things/t:watch?count=3"
-    ) as r:
+    with (
+        httpx.Client(base_url=base_url) as client,
+        client.stream("GET", "/v1/things/t:watch?count=3") as r,
+    ):
         lines = list(r.iter_lines())
     assert r.headers["content-type"] == "application/x-ndjson"
     assert len(lines) == 3

@@ -13,11 +13,23 @@ def test_every_grpc_status_code_is_mapped(code: grpc.StatusCode) -> None:
 
 def test_the_standard_table() -> None:
     expected = {
-        "OK": 200, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
-        "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
-        "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429, "CANCELLED": 499,
-        "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504, "UNKNOWN": 500,
-        "INTERNAL": 500, "DATA_LOSS": 500,
+        "OK": 200,
+        "INVALID_ARGUMENT": 400,
+        "FAILED_PRECONDITION": 400,
+        "OUT_OF_RANGE": 400,
+        "UNAUTHENTICATED": 401,
+        "PERMISSION_DENIED": 403,
+        "NOT_FOUND": 404,
+        "ALREADY_EXISTS": 409,
+        "ABORTED": 409,
+        "RESOURCE_EXHAUSTED": 429,
+        "CANCELLED": 499,
+        "UNIMPLEMENTED": 501,
+        "UNAVAILABLE": 503,
+        "DEADLINE_EXCEEDED": 504,
+        "UNKNOWN": 500,
+        "INTERNAL": 500,
+        "DATA_LOSS": 500,
     }
     assert {c.name: s for c, s in HTTP_STATUS.items()} == expected
 

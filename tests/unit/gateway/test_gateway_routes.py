@@ -21,11 +21,13 @@ def route(method: str, path: str, rpc: str = "") -> R:
 
 
 def test_literal_beats_star_beats_double_star_whatever_the_order() -> None:
-    router = Router([
-        route("GET", "/v1/{path=**}", "deep"),
-        route("GET", "/v1/{name=things/*}", "star"),
-        route("GET", "/v1/things/special", "literal"),
-    ])
+    router = Router(
+        [
+            route("GET", "/v1/{path=**}", "deep"),
+            route("GET", "/v1/{name=things/*}", "star"),
+            route("GET", "/v1/things/special", "literal"),
+        ]
+    )
     assert router.match("GET", "/v1/things/special")[0].route.rpc == "literal"  # type: ignore[union-attr]
     assert router.match("GET", "/v1/things/other")[0].route.rpc == "star"  # type: ignore[union-attr]
     assert router.match("GET", "/v1/a/b/c")[0].route.rpc == "deep"  # type: ignore[union-attr]
@@ -43,11 +45,13 @@ def test_same_shape_same_method_is_reported_naming_both_rpcs() -> None:
 
 
 def test_same_shape_other_method_or_verb_is_fine() -> None:
-    Router([
-        route("GET", "/v1/{name=things/*}"),
-        route("DELETE", "/v1/{name=things/*}"),
-        route("GET", "/v1/{name=things/*}:watch"),
-    ])
+    Router(
+        [
+            route("GET", "/v1/{name=things/*}"),
+            route("DELETE", "/v1/{name=things/*}"),
+            route("GET", "/v1/{name=things/*}:watch"),
+        ]
+    )
 
 
 def test_wrong_method_lists_allowed_methods() -> None:
@@ -62,10 +66,12 @@ def test_unknown_path_has_no_allowed_methods() -> None:
 
 
 def test_verb_is_tried_before_treating_the_colon_as_data() -> None:
-    router = Router([
-        route("POST", "/v1/{name=things/*}:cancel", "cancel"),
-        route("GET", "/v1/{name=things/*}", "get"),
-    ])
+    router = Router(
+        [
+            route("POST", "/v1/{name=things/*}:cancel", "cancel"),
+            route("GET", "/v1/{name=things/*}", "get"),
+        ]
+    )
     assert router.match("POST", "/v1/things/a:cancel")[0].route.rpc == "cancel"  # type: ignore[union-attr]
     assert router.match("GET", "/v1/things/a:cancel")[0].route.rpc == "get"  # type: ignore[union-attr]
 

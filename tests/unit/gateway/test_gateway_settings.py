@@ -14,11 +14,15 @@ def test_defaults_need_no_environment() -> None:
 
 
 def test_reads_prefixed_variables() -> None:
-    settings = Settings.from_env({
-        "MESH_GATEWAY_PORT": "9000", "MESH_GATEWAY_WORKERS": "4",
-        "MESH_GATEWAY_MAX_BODY_BYTES": "10", "MESH_GATEWAY_FORWARD_HEADERS": "X-Api-Key, X-Tenant",
-        "MESH_GATEWAY_ACCESS_LOG": "false",
-    })
+    settings = Settings.from_env(
+        {
+            "MESH_GATEWAY_PORT": "9000",
+            "MESH_GATEWAY_WORKERS": "4",
+            "MESH_GATEWAY_MAX_BODY_BYTES": "10",
+            "MESH_GATEWAY_FORWARD_HEADERS": "X-Api-Key, X-Tenant",
+            "MESH_GATEWAY_ACCESS_LOG": "false",
+        }
+    )
     assert (settings.port, settings.workers, settings.max_body_bytes) == (9000, 4, 10)
     assert settings.forward_headers == ("x-api-key", "x-tenant")
     assert settings.access_log is False
@@ -26,16 +30,22 @@ def test_reads_prefixed_variables() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("PORT", "http"), ("WORKERS", "0"), ("DEFAULT_TIMEOUT", "30"), ("MAX_TIMEOUT", "45"),
-     ("ACCESS_LOG", "maybe")],
+    [
+        ("PORT", "http"),
+        ("WORKERS", "0"),
+        ("DEFAULT_TIMEOUT", "30"),
+        ("MAX_TIMEOUT", "45"),
+        ("ACCESS_LOG", "maybe"),
+    ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"MESH_GATEWAY_{name}"):
         Settings.from_env({f"MESH_GATEWAY_{name}": value})
 
 
-@pytest.mark.parametrize(("raw", "seconds"), [("1S", 1.0), ("500m", 0.5), ("2M", 120.0),
-                                                ("100u", 1e-4), ("1H", 3600.0)])
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [("1S", 1.0), ("500m", 0.5), ("2M", 120.0), ("100u", 1e-4), ("1H", 3600.0)]
+)
 def test_grpc_timeout_header(raw: str, seconds: float) -> None:
     assert parse_grpc_timeout(raw) == pytest.approx(seconds)
 

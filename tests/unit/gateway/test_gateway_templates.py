@@ -38,7 +38,13 @@ def test_colon_inside_braces_is_not_a_verb() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        "v1/x", "/v1/{name", "/v1/name}", "/v1/{a.=x}", "/v1/**/x", "/v1/{a={b}}", "/v1/x:",
+        "v1/x",
+        "/v1/{name",
+        "/v1/name}",
+        "/v1/{a.=x}",
+        "/v1/**/x",
+        "/v1/{a={b}}",
+        "/v1/x:",
         "/v1/{a}/{a}",
     ],
 )
