@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ FAST = {
 class Cluster:
     orders: Running
     catalog: Running
-    replicas: list[object]
+    replicas: list[subprocess.Popen[bytes]]
     registry: LocalRegistry
 
 
@@ -77,10 +78,10 @@ async def _drill(cluster: Cluster, sig: signal.Signals) -> Stream:
     await asyncio.sleep(1.5)
     before = stream.ok
     victim = cluster.replicas[1]
-    victim.send_signal(sig)  # type: ignore[attr-defined]
+    victim.send_signal(sig)
     await asyncio.sleep(3.0)
     await stream.stop()
-    assert victim.wait(10) in (0, -signal.SIGKILL)  # type: ignore[attr-defined]
+    assert victim.wait(10) in (0, -signal.SIGKILL)
     assert stream.ok > before + 10, "the stream kept flowing after the replica stopped"
     return stream
 
