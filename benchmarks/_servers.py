@@ -1,8 +1,8 @@
 """Processes the gateway benchmark starts: the echo backend and the two HTTP fronts.
 
-    python -m benchmarks._servers backend <port> <gen_dir>
-    python -m benchmarks._servers gateway <port> <backend_port> <gen_dir>
-    python -m benchmarks._servers naive <port> <backend_port> <gen_dir>
+python -m benchmarks._servers backend <port> <gen_dir>
+python -m benchmarks._servers gateway <port> <backend_port> <gen_dir>
+python -m benchmarks._servers naive <port> <backend_port> <gen_dir>
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ def gateway_app(backend_port: int, gen: Path) -> Any:
 
     compile_echo(gen)
     configure_logging("info")  # the access log stays on, as in production
-    return create_app(LocalChannelProvider({"echo": backend_port}), services={"echo": SERVICE},
-                      settings=Settings.from_env(), generated_package=None)
+    return create_app(
+        LocalChannelProvider({"echo": backend_port}),
+        services={"echo": SERVICE},
+        settings=Settings.from_env(),
+        generated_package=None,
+    )
 
 
 def naive_app(backend_port: int, gen: Path) -> Any:
@@ -67,8 +71,15 @@ def main() -> None:
         return
     backend_port, gen = int(sys.argv[3]), Path(sys.argv[4])
     app = gateway_app(backend_port, gen) if role == "gateway" else naive_app(backend_port, gen)
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                access_log=False, log_level="warning")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":

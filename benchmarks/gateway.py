@@ -52,8 +52,9 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 
 @contextmanager
 def process(*args: str) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks._servers", *args],
-                            stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks._servers", *args], stdout=subprocess.DEVNULL
+    )
     try:
         yield proc
     finally:
@@ -92,8 +93,12 @@ async def direct(port: int, gen: Path, seconds: float) -> dict[str, float]:
         await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
         cpu, wall = cpu_seconds(os.getpid()) - cpu0, time.monotonic() - t0
     n = len(latencies)
-    return {"rps": n / wall, "p50_ms": percentile(latencies, 0.5) * 1e3,
-            "p99_ms": percentile(latencies, 0.99) * 1e3, "cpu_ms": cpu / n * 1e3}
+    return {
+        "rps": n / wall,
+        "p50_ms": percentile(latencies, 0.5) * 1e3,
+        "p99_ms": percentile(latencies, 0.99) * 1e3,
+        "cpu_ms": cpu / n * 1e3,
+    }
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -101,15 +106,30 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(url: str, pid: int, seconds: float) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                     f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n")
+        script.write(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n"
+        )
     # Warm-up: channels, caches and the JIT-less interpreter's first paths.
-    subprocess.run(["wrk", "-t1", "-c4", "-d2s", "-s", script.name, url],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["wrk", "-t1", "-c4", "-d2s", "-s", script.name, url], check=True, capture_output=True
+    )
     cpu0 = cpu_seconds(pid)
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{int(seconds)}s", "--latency", "-s", script.name,
-         url], check=True, capture_output=True, text=True).stdout
+        [
+            "wrk",
+            "-t2",
+            f"-c{CONNECTIONS}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            script.name,
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     cpu = cpu_seconds(pid) - cpu0
     os.unlink(script.name)
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -123,8 +143,12 @@ def wrk(url: str, pid: int, seconds: float) -> dict[str, float]:
         assert found, out
         return float(found.group(1)) * _UNITS[found.group(2)]
 
-    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
-            "cpu_ms": cpu / total * 1e3}
+    return {
+        "rps": rps,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "cpu_ms": cpu / total * 1e3,
+    }
 
 
 def routing(n: int, lookups: int = 20000) -> float:
@@ -166,16 +190,19 @@ def main() -> None:
         results["direct grpc.aio"] = asyncio.run(direct(backend_port, gen, opts.seconds))
         with process("gateway", str(gateway_port), str(backend_port), str(gen)) as gw:
             wait_port(gateway_port)
-            results["gateway"] = wrk(f"http://127.0.0.1:{gateway_port}/v1/echo", gw.pid,
-                                     opts.seconds)
+            results["gateway"] = wrk(
+                f"http://127.0.0.1:{gateway_port}/v1/echo", gw.pid, opts.seconds
+            )
         with process("naive", str(naive_port), str(backend_port), str(gen)) as naive:
             wait_port(naive_port)
-            results["naive FastAPI"] = wrk(f"http://127.0.0.1:{naive_port}/v1/echo", naive.pid,
-                                           opts.seconds)
+            results["naive FastAPI"] = wrk(
+                f"http://127.0.0.1:{naive_port}/v1/echo", naive.pid, opts.seconds
+            )
     print(f"{'':18} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
     for name, r in results.items():
-        print(f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} "
-              f"{r['cpu_ms']:11.3f}")
+        print(
+            f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:11.3f}"
+        )
     small, large = routing(10), routing(1000)
     print(f"route match: 10 routes {small:.2f} us, 1000 routes {large:.2f} us")
     ratio = results["naive FastAPI"]["cpu_ms"] / results["gateway"]["cpu_ms"]

@@ -20,7 +20,8 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from mesh.interceptors import MeshInterceptor
+from mesh.accesslog import AccessLog
+from mesh.interceptors import MeshInterceptor, Registrar
 
 __all__ = ["Announcer", "Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
 
@@ -76,10 +77,9 @@ class MeshServer:
         self.shutdown_grace = shutdown_grace
         self.port = 0
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
-        self._interceptors = [
-            MeshInterceptor(unit.name, access_log_enabled=access_log),
-            *interceptors,
-        ]
+        self.access_log = AccessLog(unit.name) if access_log else None
+        self._calls = MeshInterceptor(unit.name, access_log=self.access_log)
+        self._interceptors = list(interceptors)
         self._max_message_bytes = max_message_bytes
         self._server: aio.Server | None = None
         self._stopping = False
@@ -101,7 +101,7 @@ class MeshServer:
             ],
         )
         unit = self.unit
-        unit.add_to_server(self._server)
+        unit.add_to_server(Registrar(self._server, self._calls))  # type: ignore[arg-type]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(
             [*unit.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
@@ -145,6 +145,8 @@ class MeshServer:
                 await lifecycle.stop()
             except Exception:
                 log.exception("error while stopping %s", type(lifecycle).__name__)
+        if self.access_log is not None:
+            self.access_log.flush()
         self._stopped.set()
         log.info("stopped")
 

@@ -16,8 +16,8 @@ import yaml
 
 __all__ = ["ServiceSpec", "Topology", "TopologyError", "load_topology", "topology_path"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _FIELDS = {"module", "grpc_service", "port", "protocol", "depends_on", "replicas", "store"}
 
 

@@ -9,8 +9,8 @@ from mesh.errors import FieldViolation, InvalidArgument
 __all__ = ["ID_PATTERN", "SKU_PATTERN", "Violations", "parse_name"]
 
 # Ids chosen by clients: bounded, printable, and safe inside a resource name.
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+SKU_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _MAX_ECHO = 64
 
 

@@ -18,7 +18,7 @@ from shop.type.v1 import money_pb2
 
 Context = aio.ServicerContext[Any, Any]
 
-CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_AMOUNT = 10**12

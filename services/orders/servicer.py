@@ -43,7 +43,7 @@ from shop.orders.v1 import orders_pb2_grpc as pb_grpc
 from shop.type.v1 import money_pb2
 
 Context = aio.ServicerContext[Any, Any]
-ORDER_ID = re.compile(r"^[0-9a-f]{32}$")
+ORDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _STATUS = {CONFIRMED: pb.Order.STATUS_CONFIRMED, CANCELLED: pb.Order.STATUS_CANCELLED}
 _FINAL = {CANCELLED}
 log = logging.getLogger("orders")

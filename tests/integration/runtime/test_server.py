@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -203,11 +202,10 @@ def test_grace_bounds_the_drain(tmp_path: Path) -> None:
 
 
 async def test_request_id_is_propagated_and_logged(
-    mesh: Shop, caplog: pytest.LogCaptureFixture
+    mesh: Shop, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from shop.orders.v1 import orders_pb2 as opb
 
-    caplog.set_level(logging.INFO, logger="mesh.access")
     request = opb.CreateOrderRequest(
         request_id="r", lines=[opb.OrderLineInput(sku="ghost", quantity=1)]
     )
@@ -217,14 +215,40 @@ async def test_request_id_is_propagated_and_logged(
         ("/shop.orders.v1.OrdersService/CreateOrder", "INVALID_ARGUMENT"),
         ("/shop.catalog.v1.CatalogService/GetProduct", "NOT_FOUND"),  # the hop kept the id
     }
-    methods: set[tuple[str, str]] = set()
-    for _ in range(100):  # a server logs after its reply is on the wire
-        calls = [r for r in caplog.records if getattr(r, "request_id", None) == "trace-me-42"]
-        methods = {(r.method, r.code) for r in calls}  # type: ignore[attr-defined]
-        if expected <= methods:
+    seen: set[tuple[str, str]] = set()
+    lines: list[dict[str, Any]] = []
+    for _ in range(40):  # access lines are written in batches, at most 0.5 s apart
+        await asyncio.sleep(0.05)
+        err = capsys.readouterr().err
+        lines += [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+        seen = {(x["method"], x["code"]) for x in lines if x.get("request_id") == "trace-me-42"}
+        if expected <= seen:
             break
-        await asyncio.sleep(0.01)
-    assert expected <= methods
+    assert expected <= seen
+    entry = next(x for x in lines if x.get("request_id") == "trace-me-42")
+    assert entry["logger"] == "mesh.access"
+    assert {"ts", "service", "duration_ms", "peer"} <= set(entry)
+
+
+async def test_hostile_request_ids_are_replaced(
+    mesh: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shop.catalog.v1 import catalog_pb2 as cpb
+
+    hostile = 'x"} {"forged": true'
+    with pytest.raises(aio.AioRpcError):
+        await mesh.catalog_stub.GetProduct(
+            cpb.GetProductRequest(name="products/none"), metadata=(("x-request-id", hostile),)
+        )
+    lines: list[dict[str, Any]] = []
+    for _ in range(40):
+        await asyncio.sleep(0.05)
+        lines += [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+        if any(x.get("method", "").endswith("/GetProduct") for x in lines):
+            break
+    entry = next(x for x in lines if x.get("method", "").endswith("/GetProduct"))
+    assert entry["request_id"] != hostile
+    assert all("forged" not in x for x in lines)
 
 
 async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:

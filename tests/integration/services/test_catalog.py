@@ -81,6 +81,7 @@ async def test_get_errors(mesh: Shop) -> None:
         "products/a/b",
         "products/" + "x" * 65,
         "products/\u0000",
+        "products/mug\n",
     ]:
         await invalid(mesh.catalog_stub.GetProduct(pb.GetProductRequest(name=name)), "name")
 

@@ -118,6 +118,8 @@ async def test_hostile_input(mesh: Shop) -> None:
         stub.CreateOrder(order_request("r", ("mug'; DROP TABLE orders;--", 1))), "lines[0].sku"
     )
     await invalid(stub.CreateOrder(order_request("r", ("mug", 1), ("mug", 1))), "lines[1].sku")
+    await invalid(stub.CreateOrder(order_request("r", ("mug\n", 1))), "lines[0].sku")
+    await invalid(stub.CreateOrder(order_request("r\n", ("mug", 1))), "request_id")
     for name in ["", "orders/", "orders/../x", "orders/" + "f" * 33, "products/" + "f" * 32]:
         await invalid(stub.GetOrder(pb.GetOrderRequest(name=name)), "name")
     await reason(

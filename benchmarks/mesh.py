@@ -1,0 +1,294 @@
+"""scripts/bench mesh: what the mesh runtime costs, measured against bare grpc.aio.
+
+In one run, on loopback, against the same kind of server:
+
+1. client side: unary calls through the mesh (discovery + balancing + the
+   call wrapper: deadline, request id, error mapping) vs a bare ``grpc.aio``
+   channel to the same server: throughput ratio (target >= 0.95), p50/p99;
+2. server side: a service on the mesh runtime (interceptors, access log,
+   health, reflection, registration) vs a bare ``grpc.aio`` server with the
+   same servicer: CPU per request of the server process (target <= 1.10x);
+3. registry calls per minute of one client, idle and under load.
+
+Phases alternate (bare, mesh, bare, mesh) and the best of each is kept, so a
+noisy neighbour hurts both alike. The last line is ``ratio: X.XX`` (mesh/bare
+throughput).
+
+    python -m benchmarks.mesh [--seconds 6] [--concurrency 32] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grpc import aio
+
+from mesh.channels import ServiceChannels
+from mesh.clients import Clients
+from mesh.discovery import LocalRegistry
+from mesh.protos import service_descriptor
+from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from shop.type.v1.money_pb2 import Money
+
+SERVICE = "catalog"
+REQUEST = catalog_pb2.GetProductRequest(name="products/mug")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class FixedCatalog:
+    """GetProduct from memory: the benchmark measures the runtime, not a database."""
+
+    def __init__(self) -> None:
+        self.reply = catalog_pb2.GetProductResponse(
+            product=catalog_pb2.Product(
+                name="products/mug",
+                sku="mug",
+                display_name="Mug",
+                price=Money(currency_code="EUR", amount_minor=1200),
+                active=True,
+            )
+        )
+
+    async def GetProduct(self, request: Any, context: Any) -> Any:
+        return self.reply
+
+
+# -- server processes -------------------------------------------------------
+
+
+async def serve(mode: str, port_file: Path, registry_file: Path) -> None:
+    servicer: Any = FixedCatalog()  # only GetProduct is called
+    if mode == "bare":
+        server = aio.server()
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        port_file.write_text(str(port))
+        await server.wait_for_termination()
+        return
+    from mesh.logs import configure_logging
+    from mesh.registration import Registration
+    from mesh.server import MeshServer, ServiceUnit
+
+    # The access log stays on and goes to a file, as it would to CloudWatch.
+    log = open(port_file.with_suffix(".log"), "w")  # noqa: SIM115 - lives as long as the process
+    sys.stderr = log
+    configure_logging(SERVICE)
+    registry = LocalRegistry(registry_file)
+    unit = ServiceUnit(
+        SERVICE,
+        [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
+        lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
+        announcers=[Registration(registry, SERVICE, "127.0.0.1")],
+    )
+    mesh_server = MeshServer(
+        unit, port=0, access_log=os.environ.get("BENCH_ACCESS_LOG", "1") == "1"
+    )
+    await mesh_server.start()
+    port_file.write_text(str(mesh_server.port))
+    await mesh_server.wait_for_termination()
+
+
+# -- measurement ------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    label: str
+    calls: int
+    seconds: float
+    latencies: list[float]
+    server_cpu: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.calls / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    @property
+    def cpu_per_request_ms(self) -> float:
+        return self.server_cpu / self.calls * 1000 if self.calls else 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+
+async def load(
+    label: str, call: Callable[[], Awaitable[Any]], seconds: float, concurrency: int, pid: int
+) -> Result:
+    latencies: list[float] = []
+    stop_at = 0.0
+
+    async def worker() -> None:
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - started)
+
+    for _ in range(200):  # warm connections and caches
+        await call()
+    cpu_before, started = cpu_seconds(pid), time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return Result(label, len(latencies), elapsed, latencies, cpu_seconds(pid) - cpu_before)
+
+
+def start_server(mode: str, tmp: Path, registry_file: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = tmp / f"{mode}.port"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.mesh",
+            "--serve",
+            mode,
+            str(port_file),
+            str(registry_file),
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and port_file.read_text()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{mode} server did not start")
+        time.sleep(0.05)
+    return process, int(port_file.read_text())
+
+
+def report(result: Result) -> None:
+    print(
+        f"{result.label:<28} {result.rps:9.0f} rps  p50 {result.pct(0.5):6.2f} ms  "
+        f"p99 {result.pct(0.99):6.2f} ms  server CPU {result.cpu_per_request_ms:.3f} ms/req"
+    )
+
+
+async def run(seconds: float, concurrency: int, rounds: int) -> float:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-mesh-"))
+    registry_file = tmp / "registry.json"
+    bare_proc, bare_port = start_server("bare", tmp, registry_file)
+    mesh_proc, mesh_port = start_server("mesh", tmp, registry_file)
+    registry = LocalRegistry(registry_file)
+    channels = ServiceChannels(
+        registry,
+        {SERVICE: [service_descriptor("shop.catalog.v1.CatalogService")]},
+        poll_interval=1.0,
+        full_refresh_interval=15.0,
+    )
+    await channels.start()
+    clients = Clients(channels)
+    bare_channel = aio.insecure_channel(f"127.0.0.1:{mesh_port}")
+    bare_to_bare = aio.insecure_channel(f"127.0.0.1:{bare_port}")
+    bare_stub = catalog_pb2_grpc.CatalogServiceStub(bare_channel)
+    to_bare_server = catalog_pb2_grpc.CatalogServiceStub(bare_to_bare)
+    mesh_stub = catalog_pb2_grpc.CatalogServiceStub(clients.channel(SERVICE))
+
+    async def bare_call() -> Any:
+        return await bare_stub.GetProduct(REQUEST, timeout=5)
+
+    async def mesh_call() -> Any:
+        return await clients.call(mesh_stub.GetProduct, REQUEST, service=SERVICE)
+
+    async def on_bare_server() -> Any:
+        return await to_bare_server.GetProduct(REQUEST, timeout=5)
+
+    try:
+        watcher = channels.watcher(SERVICE)
+        idle_before, idle_started = channels.registry_calls(), time.monotonic()
+        await asyncio.sleep(max(5.0, seconds))
+        idle_per_min = (
+            (channels.registry_calls() - idle_before) / (time.monotonic() - idle_started) * 60
+        )
+
+        client_bare: list[Result] = []
+        client_mesh: list[Result] = []
+        server_bare: list[Result] = []
+        load_before, load_started = channels.registry_calls(), time.monotonic()
+        for _ in range(rounds):
+            client_bare.append(
+                await load("client: bare channel", bare_call, seconds, concurrency, mesh_proc.pid)
+            )
+            client_mesh.append(
+                await load("client: mesh channel", mesh_call, seconds, concurrency, mesh_proc.pid)
+            )
+            server_bare.append(
+                await load(
+                    "server: bare grpc.aio", on_bare_server, seconds, concurrency, bare_proc.pid
+                )
+            )
+        load_per_min = (
+            (channels.registry_calls() - load_before) / (time.monotonic() - load_started) * 60
+        )
+        best_bare = max(client_bare, key=lambda r: r.rps)
+        best_mesh = max(client_mesh, key=lambda r: r.rps)
+        # Server-side comparison: the mesh server under the bare client, the bare server likewise.
+        mesh_server = min(client_bare, key=lambda r: r.cpu_per_request_ms)
+        mesh_server = Result(
+            "server: mesh runtime",
+            mesh_server.calls,
+            mesh_server.seconds,
+            mesh_server.latencies,
+            mesh_server.server_cpu,
+        )
+        bare_server = min(server_bare, key=lambda r: r.cpu_per_request_ms)
+        print(
+            f"\nunary GetProduct, {concurrency} concurrent callers, {seconds:g} s per phase, best of {rounds}"
+        )
+        for result in (best_bare, best_mesh, bare_server, mesh_server):
+            report(result)
+        ratio = best_mesh.rps / best_bare.rps
+        cpu_ratio = mesh_server.cpu_per_request_ms / bare_server.cpu_per_request_ms
+        spread = (
+            statistics.pstdev([r.rps for r in client_bare]) / best_bare.rps if rounds > 1 else 0
+        )
+        print(
+            f"\nclient throughput mesh/bare: {ratio:.3f} (target >= 0.95; bare spread {spread:.1%})"
+        )
+        print(f"server CPU per request mesh/bare: {cpu_ratio:.3f} (target <= 1.10)")
+        print(
+            f"registry calls per minute per client: idle {idle_per_min:.0f}, under load {load_per_min:.0f} "
+            f"(load: {sum(r.calls for r in client_mesh)} mesh calls; revision polls "
+            f"{watcher.calls['revision']}, full fetches {watcher.calls['discover']})"
+        )
+        return ratio
+    finally:
+        await bare_channel.close(None)
+        await bare_to_bare.close(None)
+        await channels.stop()
+        for process in (bare_proc, mesh_proc):
+            process.terminate()
+            process.wait(10)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        asyncio.run(serve(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
+        return
+    parser = argparse.ArgumentParser(prog="scripts/bench mesh", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    opts = parser.parse_args()
+    if not (0 < opts.seconds <= 120 and 0 < opts.concurrency <= 1024 and 0 < opts.rounds <= 10):
+        parser.error("--seconds in (0, 120], --concurrency in 1..1024, --rounds in 1..10")
+    ratio = asyncio.run(run(opts.seconds, opts.concurrency, opts.rounds))
+    print(f"ratio: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The access log: one JSON object per call, written in batches.
+
+A ``logging`` record per call cost more CPU than the call it described (about
+70 µs against a 160 µs call on the benchmark machine), so access lines are
+formatted with one ``json.dumps`` and written to stderr in batches: at most
+every ``flush_interval`` seconds or ``max_lines`` lines, and at shutdown.
+Lines carry the same fields as the other JSON logs (``ts``, ``level``,
+``service``, ``logger``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["AccessLog"]
+
+_PLAIN = re.compile(r"^[A-Za-z0-9 ._:/=+\[\]-]*\Z")
+
+
+def _quote(text: str) -> str:
+    return f'"{text}"' if _PLAIN.match(text) else json.dumps(text)
+
+
+class AccessLog:
+    def __init__(
+        self,
+        service: str,
+        *,
+        flush_interval: float = 0.5,
+        max_lines: int = 512,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.service = service
+        self._service = json.dumps(service)
+        self.flush_interval = flush_interval
+        self.max_lines = max_lines
+        self._stream = stream
+        self._lines: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._stamp = ""
+
+    def _ts(self, now: float) -> str:
+        second = int(now)
+        if second != self._second:  # strftime once a second, not once a call
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._stamp}.{int((now - second) * 1000):03d}Z"
+
+    def record(
+        self, method: str, code: str, duration_ms: float, request_id: str, peer: str
+    ) -> None:
+        """One line; every string is JSON-escaped, the common safe ones without a dumps call."""
+        self._lines.append(
+            f'{{"ts":"{self._ts(time.time())}","level":"INFO","service":{self._service},'
+            f'"logger":"mesh.access","msg":"call","method":{_quote(method)},"code":"{code}",'
+            f'"duration_ms":{duration_ms:.3f},"request_id":{_quote(request_id)},'
+            f'"peer":{_quote(peer)}}}'
+        )
+        if len(self._lines) >= self.max_lines:
+            self.flush()
+        elif self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._timer = loop.call_later(self.flush_interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._lines:
+            return
+        lines, self._lines = self._lines, []
+        stream = self._stream or sys.stderr  # looked up late: tests and runners swap stderr
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
