@@ -43,7 +43,7 @@ def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
         server = uvicorn.Server(config)
         stop["server"] = server
         task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        while not server.started:  # uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
         ready.set()
         await task
