@@ -30,10 +30,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
-        if record.name == "gateway.access":
-            entry.update(json.loads(message))
-        else:
-            entry["message"] = message
+        entry["message"] = message
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
         return json.dumps(entry, separators=(",", ":"))

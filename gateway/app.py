@@ -11,7 +11,6 @@ descriptors happens here at construction time.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 import grpc
 
 from gateway import ops
+from gateway.accesslog import AccessLog
 from gateway.asgi import Receive, Scope, Send, read_body, respond
 from gateway.channels import ChannelProvider, LocalChannelProvider
 from gateway.endpoint import Endpoint
@@ -34,7 +34,6 @@ from gateway.streaming import stream_response
 __all__ = ["Gateway", "create_app"]
 
 log = logging.getLogger("gateway")
-access_log = logging.getLogger("gateway.access")
 
 
 class Gateway:
@@ -47,6 +46,7 @@ class Gateway:
         settings: Settings,
         openapi: dict[str, Any],
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.router = router
         self.channels = channels
@@ -55,6 +55,7 @@ class Gateway:
         self.backends = sorted({e.backend for e in router.routes()})
         self.draining = False
         self._on_shutdown = on_shutdown or []
+        self.access_log = access_log
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self)
 
@@ -75,6 +76,8 @@ class Gateway:
                 self.draining = True
                 for hook in self._on_shutdown:
                     await hook()
+                if self.access_log is not None:
+                    self.access_log.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -138,12 +141,9 @@ class Gateway:
             body = status_body({"code": 13, "message": "internal gateway error", "details": []})
             await respond(send, 500, body, [])
         finally:
-            if self.settings.access_log:
-                access_log.info(json.dumps({
-                    "method": method, "path": path, "status": status, "rpc": rpc,
-                    "request_id": request_id,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                }, separators=(",", ":")))
+            if self.access_log is not None:
+                self.access_log.write(method, path, status, rpc, request_id,
+                                      (time.perf_counter() - started) * 1000)
 
     async def _rpc_error(
         self, send: Send, error: grpc.aio.AioRpcError, headers: list[tuple[bytes, bytes]]
@@ -203,4 +203,5 @@ def create_app(
     router: Router[Endpoint] = Router(Endpoint(b) for b in bindings)
     openapi = build_openapi(bindings, descriptors)
     log.info("gateway: %d routes for %s", len(router), ", ".join(sorted(services)))
-    return Gateway(router, channels, settings, openapi, on_shutdown)
+    access_log = AccessLog() if settings.access_log else None
+    return Gateway(router, channels, settings, openapi, on_shutdown, access_log)

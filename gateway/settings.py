@@ -1,9 +1,13 @@
 """Gateway settings: read once from ``MESH_GATEWAY_*`` environment variables.
 
+The listen address and port fall back to the generic ``MESH_HOST`` and
+``MESH_PORT`` that the ECS task definition and the local runner set for every
+container.
+
 | variable | default | meaning |
 |---|---|---|
-| MESH_GATEWAY_HOST | 0.0.0.0 | listen address |
-| MESH_GATEWAY_PORT | the gateway's port in services.yaml, else 8080 | listen port |
+| MESH_GATEWAY_HOST | MESH_HOST, else 127.0.0.1 | listen address (ECS sets MESH_HOST=0.0.0.0) |
+| MESH_GATEWAY_PORT | MESH_PORT, else the gateway's port in services.yaml, else 8080 | listen port |
 | MESH_GATEWAY_WORKERS | 1 | server worker processes |
 | MESH_GATEWAY_MAX_BODY_BYTES | 1048576 | larger request bodies get 413 |
 | MESH_GATEWAY_DEFAULT_TIMEOUT | 15 | seconds; deadline when no Grpc-Timeout header |
@@ -24,6 +28,7 @@ from typing import TypeVar
 __all__ = ["API_GATEWAY_LIMIT_SECONDS", "Settings", "SettingsError"]
 
 PREFIX = "MESH_GATEWAY_"
+GENERIC_PREFIX = "MESH_"
 # Amazon API Gateway gives up on an integration after 30 s; our deadline must
 # fire first so the client sees a clean 504 with a JSON body, not API Gateway's.
 API_GATEWAY_LIMIT_SECONDS = 30.0
@@ -36,7 +41,7 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 1 << 20
@@ -73,18 +78,22 @@ class Settings:
     ) -> Settings:
         env = os.environ if environ is None else environ
 
-        def get(name: str, cast: Callable[[str], T], default: T) -> T:
-            raw = env.get(PREFIX + name)
+        def get(name: str, cast: Callable[[str], T], default: T, *, generic: bool = False) -> T:
+            variable = PREFIX + name
+            raw = env.get(variable)
+            if (raw is None or raw == "") and generic:
+                variable = GENERIC_PREFIX + name
+                raw = env.get(variable)
             if raw is None or raw == "":
                 return default
             try:
                 return cast(raw)
             except ValueError:
-                raise SettingsError(f"{PREFIX}{name}: cannot read {raw!r}") from None
+                raise SettingsError(f"{variable}: cannot read {raw!r}") from None
 
         return cls(
-            host=get("HOST", str, cls.host),
-            port=get("PORT", int, default_port),
+            host=get("HOST", str, cls.host, generic=True),
+            port=get("PORT", _port, default_port, generic=True),
             workers=get("WORKERS", int, cls.workers),
             max_body_bytes=get("MAX_BODY_BYTES", int, cls.max_body_bytes),
             default_timeout=get("DEFAULT_TIMEOUT", float, cls.default_timeout),
@@ -94,6 +103,13 @@ class Settings:
             access_log=get("ACCESS_LOG", _boolean, cls.access_log),
             log_level=get("LOG_LEVEL", str.lower, cls.log_level),
         )
+
+
+def _port(raw: str) -> int:
+    port = int(raw)
+    if not 1 <= port <= 65535:
+        raise ValueError(raw)
+    return port
 
 
 def _header_list(raw: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from gateway.errors import GatewayError
 from gateway.fields import FieldError, FieldSetter, _is_repeated, resolve_field
+from gateway.render import printer
 from gateway.rules import Binding, RuleError
 from gateway.templates import Variable
 
@@ -165,15 +166,14 @@ class Transcoder:
     # -- response ----------------------------------------------------------
 
     def _renderer(self) -> Callable[[Message], Any]:
-        def whole(message: Message) -> Any:
-            return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-
+        whole = printer(self.response_class.DESCRIPTOR)
         if not self.response_body:
             return whole
         name = self.response_body
         field = self.response_class.DESCRIPTOR.fields_by_name[name]
         if field.message_type is not None and not _is_repeated(field):
-            return lambda message: whole(getattr(message, name))
+            part = printer(field.message_type)
+            return lambda message: part(getattr(message, name))
         key = field.json_name
         return lambda message: whole(message).get(key)
 

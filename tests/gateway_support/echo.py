@@ -3,11 +3,13 @@
 The servicer answers every RPC with what it received (request, metadata,
 deadline). Metadata ``x-echo-fail: <code>`` makes it fail with that code, a
 ``BadRequest`` and an ``ErrorInfo`` detail; ``x-echo-fail-after: <n>`` makes
-Watch fail after ``n`` messages.
+Watch fail after ``n`` messages; ``x-echo-delay-ms: <n>`` makes a unary call
+answer ``n`` ms late (an in-flight request to drain).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import sys
 from pathlib import Path
@@ -61,6 +63,8 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             if "x-echo-fail" in metadata:
                 await _fail(context, int(metadata["x-echo-fail"]), metadata)
+            if "x-echo-delay-ms" in metadata:
+                await asyncio.sleep(int(metadata["x-echo-delay-ms"]) / 1000)
             remaining = context.time_remaining()
             await context.send_initial_metadata((("x-echo-initial", "hello"),))
             context.set_trailing_metadata((("x-echo-trailer", "bye"),))

@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import ModuleType
 
 import uvicorn
 
-from gateway import LocalChannelProvider, Settings, create_app
+from gateway import Gateway, LocalChannelProvider, Settings, create_app
 from tests.gateway_support.echo import SERVICE, start_echo_server
 
 
@@ -26,12 +26,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass
+class LiveGateway:
+    url: str
+    app: Gateway
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
 @contextmanager
-def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
-    """Yields the gateway's base URL; stops both servers on exit."""
+def serve_gateway(
+    modules: tuple[ModuleType, ModuleType], *, grace_seconds: float = 10.0
+) -> Iterator[LiveGateway]:
+    """The gateway under uvicorn and its echo backend; stopped (if still running) on exit."""
     port = free_port()
     ready = threading.Event()
-    stop: dict[str, object] = {}
+    parts: dict[str, object] = {}
 
     async def run() -> None:
         echo, echo_port = await start_echo_server(*modules)
@@ -50,11 +60,12 @@ def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
             http="httptools",
             log_level="warning",
             lifespan="on",
+            timeout_graceful_shutdown=int(grace_seconds),
         )
         server = uvicorn.Server(config)
-        stop["server"] = server
+        parts.update(server=server, app=app)
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
         ready.set()
         await task
@@ -65,11 +76,18 @@ def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
     thread.start()
     if not ready.wait(10):
         raise RuntimeError("gateway did not start")
+    server, app = parts["server"], parts["app"]
+    assert isinstance(server, uvicorn.Server)
+    assert isinstance(app, Gateway)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield LiveGateway(f"http://127.0.0.1:{port}", app, server, thread)
     finally:
-        server = stop["server"]
-        assert isinstance(server, uvicorn.Server)
         server.should_exit = True
-        deadline = time.monotonic() + 10
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(grace_seconds + 5)
+
+
+@contextmanager
+def live_gateway(modules: tuple[ModuleType, ModuleType]) -> Iterator[str]:
+    """Yields the gateway's base URL; stops both servers on exit."""
+    with serve_gateway(modules) as live:
+        yield live.url

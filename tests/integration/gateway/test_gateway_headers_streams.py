@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from collections.abc import Callable
 
 import httpx
+import pytest
 
-from gateway import Gateway
+from gateway import Gateway, LocalChannelProvider, Settings, create_app
+from tests.gateway_support.echo import SERVICE
 
 
 async def test_authorization_traceparent_and_grpc_metadata_are_forwarded(
@@ -129,3 +133,38 @@ async def test_sse_error_event(client: httpx.AsyncClient) -> None:
     events = [e for e in r.text.split("\n\n") if e]
     assert events[-1].startswith("event: error\ndata: ")
     assert json.loads(events[-1].split("data: ", 1)[1])["code"] == 14
+
+
+async def test_generated_request_ids_are_hex_unique_and_forwarded(
+    client: httpx.AsyncClient,
+) -> None:
+    seen = set()
+    for _ in range(50):
+        r = await client.post("/v1/echo", json={})
+        generated = r.headers["x-request-id"]
+        assert int(generated, 16) >= 0
+        assert r.json()["metadata"]["x-request-id"] == generated
+        seen.add(generated)
+    assert len(seen) == 50
+
+
+async def test_access_log_has_one_line_per_request(
+    provider: LocalChannelProvider, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    app = create_app(provider, services={"echo": SERVICE}, settings=Settings(access_log=True),
+                     generated_package=None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
+        ok = await c.post("/v1/echo", json={"name": "n"}, headers={"x-request-id": "log-1"})
+        missing = await c.get("/nowhere")
+    assert app.access_log is not None
+    app.access_log.close()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["method"], e["path"], e["status"]) for e in lines] == [
+        ("POST", "/v1/echo", 200), ("GET", "/nowhere", 404)]
+    assert lines[0]["request_id"] == ok.headers["x-request-id"] == "log-1"
+    assert lines[1]["request_id"] == missing.headers["x-request-id"]
+    assert lines[0]["rpc"].endswith("EchoService.Echo")
+    assert lines[0]["duration_ms"] >= 0

@@ -54,3 +54,33 @@ def test_grpc_timeout_header(raw: str, seconds: float) -> None:
 def test_bad_grpc_timeout_is_a_400(raw: str) -> None:
     with pytest.raises(GatewayError):
         parse_grpc_timeout(raw)
+
+
+def test_default_host_is_loopback() -> None:
+    assert Settings.from_env({}).host == "127.0.0.1"
+    assert Settings().host == "127.0.0.1"
+
+
+def test_generic_mesh_host_and_port_are_the_fallback() -> None:
+    # What the ECS task definition sets for every container.
+    settings = Settings.from_env({"MESH_HOST": "0.0.0.0", "MESH_PORT": "8081"}, default_port=8080)
+    assert (settings.host, settings.port) == ("0.0.0.0", 8081)
+
+
+def test_gateway_variables_win_over_the_generic_ones() -> None:
+    settings = Settings.from_env({
+        "MESH_HOST": "0.0.0.0", "MESH_PORT": "8081",
+        "MESH_GATEWAY_HOST": "127.0.0.2", "MESH_GATEWAY_PORT": "9000",
+    })
+    assert (settings.host, settings.port) == ("127.0.0.2", 9000)
+
+
+def test_empty_gateway_variable_falls_back_too() -> None:
+    settings = Settings.from_env({"MESH_GATEWAY_PORT": "", "MESH_PORT": "8082"})
+    assert settings.port == 8082
+
+
+@pytest.mark.parametrize("value", ["http", "0", "70000"])
+def test_a_bad_generic_port_names_mesh_port(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"^MESH_PORT: "):
+        Settings.from_env({"MESH_PORT": value})
