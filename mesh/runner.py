@@ -154,7 +154,19 @@ def _usage(topology: Topology, replicas: list[Replica]) -> None:
     _say("\nThe mesh is up. Try:")
     for replica in first.values():
         if replica.spec.protocol == "http":
-            _say(f"  curl -s http://127.0.0.1:{replica.port}/healthz")
+            base = f"http://127.0.0.1:{replica.port}"
+            _say(f"  curl -s {base}/readyz")
+            _say(f"  curl -s {base}/v1/products")
+            _say(
+                f'  curl -s -X POST {base}/v1/products -d \'{{"sku": "mug", "displayName": "Mug", '
+                f'"price": {{"currencyCode": "EUR", "amountMinor": 1200}}, "active": true}}\''
+            )
+            _say(f"  curl -s -X PUT {base}/v1/stocks/mug -d '{{\"onHand\": 10}}'")
+            _say(
+                f'  curl -s -X POST {base}/v1/orders -d \'{{"requestId": "r1", '
+                f'"lines": [{{"sku": "mug", "quantity": 2}}]}}\''
+            )
+            _say(f"  open {base}/docs  (the API reference; {base}/openapi.json for tools)")
         else:
             _say(f"  grpcurl -plaintext 127.0.0.1:{replica.port} list")
             _say(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from mesh.topology import load_topology
@@ -62,9 +64,12 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, out.read_text()
             time.sleep(0.2)
         text = out.read_text()
-        for name in ("catalog", "inventory", "orders"):
+        for name in ("catalog", "inventory", "orders", "gateway"):
             assert f"ready   {name}-0" in text
+        assert "ready   inventory-1" in text and "ready   catalog-1" in text
+        assert "Registered instances" in text
         port = {name: spec.port + offset for name, spec in topology.services.items()}
+        assert f"curl -s http://127.0.0.1:{port['gateway']}/v1/products" in text
         assert f"grpcurl -plaintext 127.0.0.1:{port['catalog']} list" in text
 
         with (
@@ -103,13 +108,85 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             ).stock
             assert stock.available == 1
 
+        _rest_walkthrough(f"http://127.0.0.1:{port['gateway']}")
+
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, out.read_text()
         text = out.read_text()
         for name in ("orders", "inventory", "catalog"):
             assert f"stopped {name}-0 (exit 0)" in text
+        assert "stopped inventory-1 (exit 0)" in text  # the second replica, on a free port
         assert (tmp_path / "data" / "orders.db").exists()
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def _rest_walkthrough(base: str) -> None:
+    """What a client of the REST API does: through the gateway, over HTTP, end to end."""
+    with httpx.Client(base_url=base, timeout=10) as http:
+        product = {
+            "sku": "tea",
+            "displayName": "Tea",
+            "price": {"currencyCode": "EUR", "amountMinor": "450"},
+            "active": True,
+        }
+        created = http.post("/v1/products", json=product)
+        assert created.status_code == 200, created.text
+        assert created.json()["name"] == "products/tea"
+        assert http.post("/v1/products", json=product).status_code == 409
+        stock = http.put("/v1/stocks/tea", json={"onHand": "10"})
+        assert stock.status_code == 200, stock.text
+        assert stock.json()["available"] == "10"
+
+        names = []
+        for i in range(3):
+            order = http.post(
+                "/v1/orders",
+                json={"requestId": f"rest-{i}", "lines": [{"sku": "tea", "quantity": "2"}]},
+            )
+            assert order.status_code == 200, order.text
+            assert order.json()["total"]["amountMinor"] == "900"
+            names.append(order.json()["name"])
+        again = http.post(
+            "/v1/orders", json={"requestId": "rest-0", "lines": [{"sku": "tea", "quantity": "2"}]}
+        )
+        assert again.json()["name"] == names[0]  # idempotent by request id
+
+        got = http.get(f"/v1/{names[1]}")
+        assert got.status_code == 200
+        assert got.json()["status"] == "STATUS_CONFIRMED"
+
+        listed: list[str] = []
+        token = ""
+        while True:
+            page = http.get(
+                "/v1/orders", params={"pageSize": 2, **({"pageToken": token} if token else {})}
+            )
+            assert page.status_code == 200, page.text
+            listed += [o["name"] for o in page.json().get("orders", [])]
+            token = page.json().get("nextPageToken", "")
+            if not token:
+                break
+        assert names[0] in listed and names[2] in listed
+
+        with http.stream("GET", f"/v1/{names[2]}:watch") as stream:
+            lines = stream.iter_lines()
+            first = json.loads(next(lines))
+            assert first["result"]["order"]["status"] == "STATUS_CONFIRMED"
+            cancelled = http.post(f"/v1/{names[2]}:cancel", json={})
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["status"] == "STATUS_CANCELLED"
+            second = json.loads(next(lines))
+            assert second["result"]["order"]["status"] == "STATUS_CANCELLED"
+        assert http.get("/v1/stocks/tea").json()["available"] == "6"
+
+        missing = http.get("/v1/orders/" + "0" * 32)
+        assert missing.status_code == 404
+        assert missing.json()["code"] == 5
+        bad = http.post(
+            "/v1/orders", json={"requestId": "x", "lines": [{"sku": "tea", "quantity": "0"}]}
+        )
+        assert bad.status_code == 400
+        assert bad.json()["details"]
