@@ -77,9 +77,14 @@ class _Sink(io.TextIOBase):
 
 async def _drive(app: Any, requests: int) -> None:
     scope = {
-        "type": "http", "method": "POST", "path": "/v1/echo", "raw_path": b"/v1/echo",
-        "query_string": b"", "headers": [
-            (b"host", b"127.0.0.1:8080"), (b"content-type", b"application/json"),
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/echo",
+        "raw_path": b"/v1/echo",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8080"),
+            (b"content-type", b"application/json"),
             (b"content-length", str(len(PAYLOAD)).encode()),
         ],
     }
@@ -103,8 +108,9 @@ def main() -> None:
     opts = parser.parse_args()
     pb2, _ = compile_echo(Path(tempfile.mkdtemp(prefix="hotpath-echo-")))
     settings = Settings(access_log=not opts.no_access_log)
-    app = create_app(_Provider(pb2), services={"echo": SERVICE}, settings=settings,
-                     generated_package=None)
+    app = create_app(
+        _Provider(pb2), services={"echo": SERVICE}, settings=settings, generated_package=None
+    )
     from gateway.__main__ import configure_logging
 
     sys.stdout = _Sink()  # the access log's cost counts, not the terminal's
