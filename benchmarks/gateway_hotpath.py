@@ -50,7 +50,13 @@ class _Channel:
     def __init__(self, pb2: Any) -> None:
         self._pb2 = pb2
 
-    def unary_unary(self, path: str, request_serializer: Any, response_deserializer: Any) -> Any:
+    def unary_unary(
+        self,
+        path: str,
+        request_serializer: Any,
+        response_deserializer: Any,
+        _registered_method: bool = False,
+    ) -> Any:
         pb2 = self._pb2
 
         def call(request: Any, metadata: Any = None, timeout: Any = None) -> _Call:

@@ -12,7 +12,8 @@ import sys
 
 import uvicorn
 
-from gateway.discovery import WithDiscovery, mesh_app
+from gateway.discovery import mesh_app
+from gateway.drain import DrainOnSigterm
 from gateway.settings import Settings
 
 __all__ = ["build", "main"]
@@ -60,15 +61,17 @@ def configure_logging(level: str) -> None:
     root.propagate = False
 
 
-def build() -> WithDiscovery:
+def build() -> DrainOnSigterm:
     """App factory for uvicorn: each worker process builds its own app.
 
     Backends are found through the mesh registry (``MESH_REGISTRY``: the local
-    registry file by default, Cloud Map on AWS).
+    registry file by default, Cloud Map on AWS). On SIGTERM it drains first
+    (see :mod:`gateway.drain`).
     """
     current = settings()
     configure_logging(current.log_level)
-    return mesh_app(current)
+    app = mesh_app(current)
+    return DrainOnSigterm(app, app.app, current.drain_seconds)
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from gateway.errors import GatewayError
 __all__ = ["RequestHeaders", "metadata_headers", "parse_grpc_timeout", "read_headers"]
 
 _PREFIX = b"grpc-metadata-"
-_KEY = re.compile(r"^[0-9a-z_.-]+$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
-_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])$")
+_KEY = re.compile(r"^[0-9a-z_.-]+\Z")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}\Z")
+_TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])\Z")
 _UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 # Always forwarded: identity and W3C trace context.
 _ALWAYS = frozenset({b"authorization", b"traceparent", b"tracestate"})

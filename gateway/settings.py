@@ -13,7 +13,8 @@ container.
 | MESH_GATEWAY_DEFAULT_TIMEOUT | 15 | seconds; deadline when no Grpc-Timeout header |
 | MESH_GATEWAY_MAX_TIMEOUT | 29 | seconds; Grpc-Timeout is capped here (API Gateway stops at 30) |
 | MESH_GATEWAY_FORWARD_HEADERS | (empty) | extra headers forwarded as metadata (comma-separated) |
-| MESH_GATEWAY_GRACE_SECONDS | 20 | in-flight requests get this long on SIGTERM |
+| MESH_GATEWAY_DRAIN_SECONDS | 5 | on SIGTERM, /readyz reports 503 this long while serving, before shutdown starts (0: no drain) |
+| MESH_GATEWAY_GRACE_SECONDS | 20 | then in-flight requests get this long |
 | MESH_GATEWAY_ACCESS_LOG | true | one JSON line per request on stdout |
 | MESH_GATEWAY_LOG_LEVEL | info | gateway log level |
 """
@@ -32,6 +33,8 @@ GENERIC_PREFIX = "MESH_"
 # Amazon API Gateway gives up on an integration after 30 s; our deadline must
 # fire first so the client sees a clean 504 with a JSON body, not API Gateway's.
 API_GATEWAY_LIMIT_SECONDS = 30.0
+# ECS waits at most 120 s (stopTimeout) between SIGTERM and SIGKILL.
+MAX_DRAIN_SECONDS = 120.0
 T = TypeVar("T")
 
 
@@ -48,6 +51,7 @@ class Settings:
     default_timeout: float = 15.0
     max_timeout: float = 29.0
     forward_headers: tuple[str, ...] = ()
+    drain_seconds: float = 5.0
     grace_seconds: float = 20.0
     access_log: bool = True
     log_level: str = "info"
@@ -69,6 +73,11 @@ class Settings:
                 )
         if self.default_timeout > self.max_timeout:
             raise SettingsError(f"{PREFIX}DEFAULT_TIMEOUT: above {PREFIX}MAX_TIMEOUT")
+        if not 0 <= self.drain_seconds <= MAX_DRAIN_SECONDS:
+            raise SettingsError(
+                f"{PREFIX}DRAIN_SECONDS: must be 0 (no drain) to {MAX_DRAIN_SECONDS:g},"
+                f" got {self.drain_seconds:g}"
+            )
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"{PREFIX}LOG_LEVEL: debug, info, warning or error")
 
@@ -99,6 +108,7 @@ class Settings:
             default_timeout=get("DEFAULT_TIMEOUT", float, cls.default_timeout),
             max_timeout=get("MAX_TIMEOUT", float, cls.max_timeout),
             forward_headers=get("FORWARD_HEADERS", _header_list, ()),
+            drain_seconds=get("DRAIN_SECONDS", float, cls.drain_seconds),
             grace_seconds=get("GRACE_SECONDS", float, cls.grace_seconds),
             access_log=get("ACCESS_LOG", _boolean, cls.access_log),
             log_level=get("LOG_LEVEL", str.lower, cls.log_level),

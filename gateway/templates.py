@@ -21,10 +21,11 @@ from enum import Enum
 
 __all__ = ["Segment", "SegmentKind", "Template", "TemplateError", "Variable", "parse_template"]
 
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # Literal segments and verbs: anything a path segment may hold except the
-# characters the grammar reserves.
-_LITERAL = re.compile(r"^[^/{}*:=]+$")
+# characters the grammar reserves, spaces and control characters (a URL path
+# cannot carry them unescaped).
+_LITERAL = re.compile(r"^[^/{}*:=\x00-\x20\x7f]+\Z")
 
 
 class TemplateError(ValueError):

@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from gateway.errors import GatewayError
 from gateway.fields import FieldError, FieldSetter, _is_repeated, resolve_field
+from gateway.parse import decode_json, parse_json, parser
 from gateway.render import printer
 from gateway.rules import Binding, RuleError
 from gateway.templates import Variable
@@ -78,6 +79,11 @@ class Transcoder:
                 field
             )
         self._render = self._renderer()
+        # The body parser is planned now, not on the first request.
+        if self.body == "*" or (self.body and not self._body_field_is_message):
+            parser(method.input_type)
+        elif self.body:
+            parser(method.input_type.fields_by_name[self.body].message_type)
 
     # -- request -----------------------------------------------------------
 
@@ -107,12 +113,20 @@ class Transcoder:
             return  # an absent body is an empty message, as grpc-gateway treats it
         where = "body" if self.body == "*" else self.body
         try:
+            value = decode_json(body)
             if self.body == "*":
-                json_format.Parse(body, request)
+                parse_json(value, request)
             elif self._body_field_is_message:
-                json_format.Parse(body, getattr(request, self.body))
+                name = self.body
+
+                def reset() -> Message:
+                    request.ClearField(name)
+                    sub: Message = getattr(request, name)
+                    return sub
+
+                parse_json(value, getattr(request, name), reset)
             else:
-                json_format.ParseDict({self.body: json.loads(body)}, request)
+                parse_json({self.body: value}, request)
         except RecursionError:
             raise GatewayError(
                 "request body nests too deeply", violations=[(where, "too deep")]

@@ -59,7 +59,7 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
 
 def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
     class EchoServicer(pb2_grpc.EchoServiceServicer):  # type: ignore[misc,name-defined]
-        async def _answer(self, rpc: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def _answer(self, rpc: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             if "x-echo-fail" in metadata:
                 await _fail(context, int(metadata["x-echo-fail"]), metadata)
@@ -76,7 +76,7 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
                 time_remaining=-1.0 if remaining is None else remaining,
             )
 
-        async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def Watch(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             if "x-echo-fail" in metadata and "x-echo-fail-after" not in metadata:
                 await _fail(context, int(metadata["x-echo-fail"]), metadata)
@@ -87,7 +87,7 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
                 yield pb2.EchoResponse(request=request, index=index, rpc="Watch")
 
     def unary(rpc: str) -> Any:
-        async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             return await self._answer(rpc, request, context)
 
         return handler
@@ -99,7 +99,7 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
     return EchoServicer()
 
 
-async def _fail(context: grpc.aio.ServicerContext, code: int, metadata: dict[str, str]) -> None:
+async def _fail(context: grpc.aio.ServicerContext[Any, Any], code: int, metadata: dict[str, str]) -> None:
     status_code = next(c for c in grpc.StatusCode if c.value[0] == code)
     message = metadata.get("x-echo-fail-message", f"failed with {status_code.name}")
     bad = any_pb2.Any()
@@ -126,7 +126,8 @@ async def start_echo_server(pb2: ModuleType, pb2_grpc: ModuleType) -> tuple[grpc
     """A grpc.aio server on 127.0.0.1, a free port, with the echo and health services."""
     server = grpc.aio.server()
     pb2_grpc.add_EchoServiceServicer_to_server(make_servicer(pb2, pb2_grpc), server)
-    health_servicer = health.aio.HealthServicer()
+    # grpcio-health-checking has shipped health.aio since 1.39; its stubs predate it.
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     port = server.add_insecure_port("127.0.0.1:0")

@@ -21,6 +21,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Err, Ok
 
 from tests.gateway_support.live import live_gateway
 
@@ -41,9 +42,9 @@ def test_gateway_conforms_to_its_openapi(live_url: str) -> None:
         response_schema_conformance,
     ]
     results = list(api.get_all_operations())
-    errors = [r.err() for r in results if not hasattr(r, "ok")]
+    errors = [r.err() for r in results if isinstance(r, Err)]
     assert not errors, errors
-    operations = [r.ok() for r in results]
+    operations = [r.ok() for r in results if isinstance(r, Ok)]
     assert len(operations) >= 12
     for operation in operations:
         # Streams are read whole by the checks; NDJSON lines are validated elsewhere.

@@ -60,7 +60,7 @@ async def test_request_id_is_kept_or_generated(client: httpx.AsyncClient) -> Non
 
 async def test_invalid_metadata_header_is_400(client: httpx.AsyncClient) -> None:
     bad = "caf\u00e9".encode("latin-1")
-    r = await client.post("/v1/echo", json={}, headers={"grpc-metadata-x-bad": bad})
+    r = await client.post("/v1/echo", json={}, headers=[(b"grpc-metadata-x-bad", bad)])
     assert r.status_code == 400
     assert r.json()["code"] == 3
 

@@ -36,6 +36,10 @@ def test_reads_prefixed_variables() -> None:
         ("DEFAULT_TIMEOUT", "30"),
         ("MAX_TIMEOUT", "45"),
         ("ACCESS_LOG", "maybe"),
+        ("DRAIN_SECONDS", "-1"),
+        ("DRAIN_SECONDS", "121"),
+        ("DRAIN_SECONDS", "nan"),
+        ("DRAIN_SECONDS", "soon"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -84,3 +88,9 @@ def test_empty_gateway_variable_falls_back_too() -> None:
 def test_a_bad_generic_port_names_mesh_port(value: str) -> None:
     with pytest.raises(SettingsError, match=r"^MESH_PORT: "):
         Settings.from_env({"MESH_PORT": value})
+
+
+def test_drain_defaults_to_5_seconds_and_0_disables_it() -> None:
+    assert Settings.from_env({}).drain_seconds == 5.0
+    assert Settings.from_env({"MESH_GATEWAY_DRAIN_SECONDS": "0"}).drain_seconds == 0.0
+    assert Settings.from_env({"MESH_GATEWAY_DRAIN_SECONDS": "2.5"}).drain_seconds == 2.5
