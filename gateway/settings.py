@@ -14,7 +14,7 @@ container.
 | MESH_GATEWAY_MAX_TIMEOUT | 29 | seconds; Grpc-Timeout is capped here (API Gateway stops at 30) |
 | MESH_GATEWAY_FORWARD_HEADERS | (empty) | extra headers forwarded as metadata (comma-separated) |
 | MESH_GATEWAY_DRAIN_SECONDS | 5 | on SIGTERM, /readyz reports 503 this long while serving, before shutdown starts (0: no drain) |
-| MESH_GATEWAY_GRACE_SECONDS | 20 | then in-flight requests get this long |
+| MESH_GATEWAY_GRACE_SECONDS | MESH_SHUTDOWN_GRACE_SECONDS, else 20 | then in-flight requests get this long |
 | MESH_GATEWAY_ACCESS_LOG | true | one JSON line per request on stdout |
 | MESH_GATEWAY_LOG_LEVEL | info | gateway log level |
 """
@@ -64,8 +64,10 @@ class Settings:
             raise SettingsError(f"{PREFIX}WORKERS: must be 1..64, got {self.workers}")
         if self.max_body_bytes < 1:
             raise SettingsError(f"{PREFIX}MAX_BODY_BYTES: must be positive")
-        for name, value in (("DEFAULT_TIMEOUT", self.default_timeout),
-                            ("MAX_TIMEOUT", self.max_timeout)):
+        for name, value in (
+            ("DEFAULT_TIMEOUT", self.default_timeout),
+            ("MAX_TIMEOUT", self.max_timeout),
+        ):
             if not 0 < value < API_GATEWAY_LIMIT_SECONDS:
                 raise SettingsError(
                     f"{PREFIX}{name}: must be above 0 and under {API_GATEWAY_LIMIT_SECONDS:g} s"
@@ -87,11 +89,18 @@ class Settings:
     ) -> Settings:
         env = os.environ if environ is None else environ
 
-        def get(name: str, cast: Callable[[str], T], default: T, *, generic: bool = False) -> T:
+        def get(
+            name: str,
+            cast: Callable[[str], T],
+            default: T,
+            *,
+            generic: bool = False,
+            fallback: str | None = None,
+        ) -> T:
             variable = PREFIX + name
             raw = env.get(variable)
-            if (raw is None or raw == "") and generic:
-                variable = GENERIC_PREFIX + name
+            if (raw is None or raw == "") and (generic or fallback):
+                variable = fallback or GENERIC_PREFIX + name
                 raw = env.get(variable)
             if raw is None or raw == "":
                 return default
@@ -109,7 +118,10 @@ class Settings:
             max_timeout=get("MAX_TIMEOUT", float, cls.max_timeout),
             forward_headers=get("FORWARD_HEADERS", _header_list, ()),
             drain_seconds=get("DRAIN_SECONDS", float, cls.drain_seconds),
-            grace_seconds=get("GRACE_SECONDS", float, cls.grace_seconds),
+            # The mesh-wide drain grace (set on ECS for every task) when not set here.
+            grace_seconds=get(
+                "GRACE_SECONDS", float, cls.grace_seconds, fallback="MESH_SHUTDOWN_GRACE_SECONDS"
+            ),
             access_log=get("ACCESS_LOG", _boolean, cls.access_log),
             log_level=get("LOG_LEVEL", str.lower, cls.log_level),
         )

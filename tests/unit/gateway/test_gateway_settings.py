@@ -72,10 +72,14 @@ def test_generic_mesh_host_and_port_are_the_fallback() -> None:
 
 
 def test_gateway_variables_win_over_the_generic_ones() -> None:
-    settings = Settings.from_env({
-        "MESH_HOST": "0.0.0.0", "MESH_PORT": "8081",
-        "MESH_GATEWAY_HOST": "127.0.0.2", "MESH_GATEWAY_PORT": "9000",
-    })
+    settings = Settings.from_env(
+        {
+            "MESH_HOST": "0.0.0.0",
+            "MESH_PORT": "8081",
+            "MESH_GATEWAY_HOST": "127.0.0.2",
+            "MESH_GATEWAY_PORT": "9000",
+        }
+    )
     assert (settings.host, settings.port) == ("127.0.0.2", 9000)
 
 
@@ -94,3 +98,11 @@ def test_drain_defaults_to_5_seconds_and_0_disables_it() -> None:
     assert Settings.from_env({}).drain_seconds == 5.0
     assert Settings.from_env({"MESH_GATEWAY_DRAIN_SECONDS": "0"}).drain_seconds == 0.0
     assert Settings.from_env({"MESH_GATEWAY_DRAIN_SECONDS": "2.5"}).drain_seconds == 2.5
+
+
+def test_grace_falls_back_to_the_mesh_wide_shutdown_grace() -> None:
+    assert Settings.from_env({"MESH_SHUTDOWN_GRACE_SECONDS": "12"}).grace_seconds == 12.0
+    both = {"MESH_SHUTDOWN_GRACE_SECONDS": "12", "MESH_GATEWAY_GRACE_SECONDS": "7"}
+    assert Settings.from_env(both).grace_seconds == 7.0
+    with pytest.raises(SettingsError, match="MESH_SHUTDOWN_GRACE_SECONDS"):
+        Settings.from_env({"MESH_SHUTDOWN_GRACE_SECONDS": "soon"})
