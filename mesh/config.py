@@ -12,7 +12,11 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_DATABASE_URL``                     shared fallback for every service
 ``MESH_DB_HOST`` ``MESH_DB_PORT``         PostgreSQL by parts (ECS injects these as secrets);
 ``MESH_DB_NAME`` ``MESH_DB_USER``         the database name defaults to the service name
-``MESH_DB_PASSWORD``
+``MESH_DB_PASSWORD``                      (the password at start-up)
+``MESH_DB_PASSWORD_SECRET``               a Secrets Manager secret id/ARN (JSON with ``password``) read
+                                          for every new connection, cached; needs ``MESH_DB_HOST``
+``MESH_DB_PASSWORD_TTL_SECONDS``          how long that password is cached (default 60)
+``MESH_SECRETS_ENDPOINT``                 a Secrets Manager endpoint URL (an emulator); default: AWS
 ``MESH_SHUTDOWN_GRACE_SECONDS``           how long in-flight calls may drain (default 10)
 ``MESH_CALL_TIMEOUT_SECONDS``             default deadline of outbound calls (default 5)
 ``MESH_MAX_MESSAGE_BYTES``                largest request accepted (default 4 MiB)
@@ -24,7 +28,7 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_REGISTRY_FILE``                    the local registry file (default ``<data dir>/registry.json``)
 ``MESH_CLOUDMAP_NAMESPACE``               the Cloud Map namespace (required for ``cloudmap``)
 ``MESH_CLOUDMAP_ENDPOINT``                a Cloud Map endpoint URL (an emulator); default: AWS
-``AWS_REGION``                            region of the Cloud Map client (the usual chain otherwise)
+``AWS_REGION``                            region of the AWS clients (the usual chain otherwise)
 ``MESH_STATIC_ENDPOINTS``                 ``catalog=10.0.0.5:50051,10.0.0.6:50051;inventory=...`` for ``static``
 ``MESH_REGISTER``                         register this process (default: true for ``local``; ECS registers
                                           tasks itself, so ``cloudmap`` defaults to false)
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +91,9 @@ class Settings:
     discovery_refresh: float = 15.0
     registry_ttl: float = 3.0
     dependencies: tuple[str, ...] = field(default_factory=tuple)
+    db_password_secret: str | None = None
+    db_password_ttl: float = 60.0
+    secrets_endpoint: str | None = None
 
     @property
     def bind(self) -> str:
@@ -167,6 +175,28 @@ def _url(value: str) -> str:
     return value
 
 
+_SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@!-]{1,512}")
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+")
+
+
+def _secret_id(value: str) -> str:
+    if not (_SECRET_ARN.fullmatch(value) or _SECRET_NAME.fullmatch(value)):
+        raise ValueError("must be a Secrets Manager secret name or ARN")
+    return value
+
+
+def _db_password_secret(env: _Env, spec: ServiceSpec) -> str | None:
+    secret = env.get("MESH_DB_PASSWORD_SECRET", None, _secret_id)
+    if secret is None:
+        return None
+    for name in (f"{spec.name.upper()}_DATABASE_URL", "MESH_DATABASE_URL"):
+        if env.raw(name) is not None:
+            raise ConfigError(f"MESH_DB_PASSWORD_SECRET cannot be used with {name}")
+    if env.raw("MESH_DB_HOST") is None:
+        raise ConfigError("MESH_DB_PASSWORD_SECRET needs MESH_DB_HOST (PostgreSQL by parts)")
+    return secret
+
+
 def _database_url(env: _Env, spec: ServiceSpec, data_dir: Path) -> str:
     own = f"{spec.name.upper()}_DATABASE_URL"
     for name in (own, "MESH_DATABASE_URL"):
@@ -239,4 +269,7 @@ def load_settings(
         discovery_refresh=refresh,
         registry_ttl=env.get("MESH_REGISTRY_TTL_SECONDS", 3.0, _positive_float),
         dependencies=spec.depends_on,
+        db_password_secret=_db_password_secret(env, spec),
+        db_password_ttl=env.get("MESH_DB_PASSWORD_TTL_SECONDS", 60.0, _positive_float),
+        secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, _url),
     )

@@ -3,6 +3,12 @@
 :class:`Database` is a server lifecycle: it creates the database if needed,
 applies the service's Alembic migrations and closes the engine after the
 server drained. Migrations also run on their own with ``python -m mesh.migrate``.
+
+With a :class:`PasswordSource` (``MESH_DB_PASSWORD_SECRET``, see
+:mod:`mesh.dbsecret`) every new connection takes the source's current
+password instead of the one in the URL, and a connection refused for a wrong
+password (SQLSTATE 28P01) refreshes the source once and tries again. Pooled
+connections stay as they are: PostgreSQL checks the password at log-in only.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -19,20 +25,88 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 if TYPE_CHECKING:
     from mesh.server import MeshServer
 
-__all__ = ["Database", "create_engine", "ensure_database", "migrate", "redact"]
+__all__ = [
+    "Database",
+    "PasswordSource",
+    "create_engine",
+    "ensure_database",
+    "is_auth_failure",
+    "migrate",
+    "redact",
+    "use_password_source",
+]
 
 log = logging.getLogger("mesh.db")
+
+# invalid_password, invalid_authorization_specification
+_AUTH_SQLSTATES = frozenset({"28P01", "28000"})
+
+
+class PasswordSource(Protocol):
+    """Where new connections get their password (:class:`mesh.dbsecret.SecretPassword`)."""
+
+    def get(self, *, refresh: bool = False) -> str | None:
+        """The current password (None: none known, keep the URL's); blocking, bounded.
+
+        ``refresh`` bypasses any cache. It must not raise: a connection
+        attempt never fails because of the source.
+        """
+        ...
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True if the driver's error (or one it wraps) is PostgreSQL's wrong-password SQLSTATE."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for attr in ("sqlstate", "pgcode"):  # asyncpg and SQLAlchemy's adapter; psycopg
+            if getattr(seen, attr, None) in _AUTH_SQLSTATES:
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _password(source: PasswordSource, *, refresh: bool = False) -> str | None:
+    # do_connect runs inside SQLAlchemy's greenlet on the event loop's thread:
+    # there the blocking fetch goes to a worker thread and the loop keeps
+    # serving. Outside a greenlet (a plain sync engine) it just blocks, bounded
+    # by the source's timeouts.
+    if in_greenlet():
+        password: str | None = await_only(asyncio.to_thread(source.get, refresh=refresh))
+        return password
+    return source.get(refresh=refresh)
+
+
+def use_password_source(engine: AsyncEngine, source: PasswordSource) -> None:
+    """Give every new connection of ``engine`` the source's current password."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        current = _password(source)
+        if current is not None:
+            cparams["password"] = current
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not is_auth_failure(exc):
+                raise
+            fresh = _password(source, refresh=True)
+            if fresh is None or fresh == cparams.get("password"):
+                raise
+            log.warning("database password refused; retrying with the refreshed secret")
+            cparams["password"] = fresh
+            return dialect.connect(*cargs, **cparams)
 
 
 def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, password: PasswordSource | None = None) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -65,15 +139,20 @@ def create_engine(url: str) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if password is not None:
+        use_password_source(engine, password)
+    return engine
 
 
-async def ensure_database(url: str) -> None:
+async def ensure_database(url: str, password: PasswordSource | None = None) -> None:
     """Create the PostgreSQL database named in the URL if it does not exist yet."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql" or not parsed.database:
         return
     admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    if password is not None:
+        use_password_source(admin, password)
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(
@@ -116,16 +195,23 @@ class Database:
     """A service's database as a server lifecycle."""
 
     def __init__(
-        self, url: str, service: str, migrations: Path, *, auto_migrate: bool = True
+        self,
+        url: str,
+        service: str,
+        migrations: Path,
+        *,
+        auto_migrate: bool = True,
+        password: PasswordSource | None = None,
     ) -> None:
         self.url = url
         self.service = service
         self.migrations = migrations
         self.auto_migrate = auto_migrate
-        self.engine = create_engine(url)
+        self.password = password
+        self.engine = create_engine(url, password)
 
     async def start(self, server: MeshServer | None = None) -> None:
-        await ensure_database(self.url)
+        await ensure_database(self.url, self.password)
         if self.auto_migrate:
             await migrate(self.engine, self.service, self.migrations)
         log.info("database ready", extra={"database": redact(self.url)})

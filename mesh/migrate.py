@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mesh.config import ConfigError, load_settings
 from mesh.db import Database, redact
+from mesh.dbsecret import password_source
 from mesh.topology import Topology, TopologyError, load_topology
 
 
@@ -27,7 +28,12 @@ def migrations_for(topology: Topology, service: str) -> Path:
 
 async def migrate(service: str, topology: Topology) -> None:
     settings = load_settings(service, topology=topology)
-    database = Database(settings.database_url, service, migrations_for(topology, service))
+    database = Database(
+        settings.database_url,
+        service,
+        migrations_for(topology, service),
+        password=password_source(settings),
+    )
     try:
         await database.start()
     finally:

@@ -12,6 +12,7 @@ from mesh.channels import ServiceChannels
 from mesh.clients import Clients
 from mesh.config import ConfigError, Settings, load_settings
 from mesh.db import Database
+from mesh.dbsecret import password_source
 from mesh.discovery import Registry, RegistryError, StaticRegistry, create_registry
 from mesh.logs import configure_logging
 from mesh.protos import service_descriptor
@@ -135,7 +136,9 @@ def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging(service, settings.log_level)
-    database = Database(settings.database_url, service, migrations)
+    database = Database(
+        settings.database_url, service, migrations, password=password_source(settings)
+    )
     try:
         unit = wire_discovery(settings, lambda clients: build_unit(settings, database, clients))
     except (ValueError, RegistryError) as exc:

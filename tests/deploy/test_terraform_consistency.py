@@ -325,3 +325,38 @@ def test_no_other_ingress_anywhere_admits_the_world() -> None:
 def test_files_are_where_the_docs_say(env: Module) -> None:
     assert (env.path / "terraform.tfvars.example").is_file()
     assert Path(ENV).name == "dev"
+
+
+def test_stores_reread_the_rotating_password_with_least_privilege(
+    env: Module, ecs_service: Module
+) -> None:
+    data = env.call_target("data")
+    (version,) = data.resources_of("aws_secretsmanager_secret_version").values()
+    assert "password_secret = aws_db_instance.this.master_user_secret[0].secret_arn" in expr(
+        version["secret_string"]
+    )
+    secrets = expr(env.calls["service"]["secrets"])
+    assert (
+        'MESH_DB_PASSWORD_SECRET = "${module.data.connection_secret_arns[each.key]}'
+        ':password_secret::"' in secrets
+    )
+    assert (
+        expr(env.calls["service"]["runtime_secret_arns"])
+        == "each.value.store ? [module.data.master_user_secret_arn] : []"
+    )
+    document = ecs_service.data[("aws_iam_policy_document", "task")]
+    statements = {
+        s["statement"]["content"][0].get("sid"): s["statement"] for s in document["dynamic"]
+    }
+    read, decrypt = statements["ReadRuntimeSecrets"], statements["DecryptRuntimeSecrets"]
+    for statement in (read, decrypt):
+        assert expr(statement["for_each"]).startswith("length(var.runtime_secret_arns) > 0 ?")
+    assert read["content"][0]["actions"] == ["secretsmanager:GetSecretValue"]
+    assert expr(read["content"][0]["resources"]) == "statement.value"
+    assert decrypt["content"][0]["actions"] == ["kms:Decrypt"]
+    assert decrypt["content"][0]["resources"] == ["${var.kms_key_arn}"]
+    conditions = {c["variable"]: c for c in decrypt["content"][0]["condition"]}
+    assert conditions["kms:ViaService"]["values"] == ["secretsmanager.${var.region}.amazonaws.com"]
+    assert expr(conditions["kms:EncryptionContext:SecretARN"]["values"]) == "statement.value"
+    policy = ecs_service.resources[("aws_iam_role_policy", "task")]
+    assert "length(var.runtime_secret_arns) > 0" in expr(policy["count"])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,57 @@ def test_refresh_may_not_be_shorter_than_the_poll() -> None:
             "orders",
             environ={"MESH_DISCOVERY_POLL_SECONDS": "5", "MESH_DISCOVERY_REFRESH_SECONDS": "1"},
         )
+
+
+_BY_PARTS = {"MESH_DB_HOST": "db.internal", "MESH_DB_USER": "app", "MESH_DB_PASSWORD": "boot"}
+_RDS_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1a2b-AbCdEf"
+
+
+def test_password_secret_is_off_by_default() -> None:
+    settings = load_settings("orders", environ=_BY_PARTS)
+    assert settings.db_password_secret is None
+    assert settings.db_password_ttl == 60.0
+
+
+def test_password_secret_by_parts() -> None:
+    settings = load_settings(
+        "orders",
+        environ={
+            **_BY_PARTS,
+            "MESH_DB_PASSWORD_SECRET": _RDS_ARN,
+            "MESH_DB_PASSWORD_TTL_SECONDS": "30",
+            "MESH_SECRETS_ENDPOINT": "http://127.0.0.1:5000",
+            "AWS_REGION": "eu-west-1",
+        },
+    )
+    assert settings.db_password_secret == _RDS_ARN
+    assert settings.db_password_ttl == 30.0
+    assert settings.secrets_endpoint == "http://127.0.0.1:5000"
+    assert settings.aws_region == "eu-west-1"
+    # The start-up password stays in the URL: it is the fallback.
+    assert ":boot@" in settings.database_url
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MESH_DB_PASSWORD_SECRET": "rds!db-1"}, "MESH_DB_PASSWORD_SECRET needs MESH_DB_HOST"),
+        (
+            {**_BY_PARTS, "MESH_DATABASE_URL": "postgresql+asyncpg://x/y"},
+            "MESH_DB_PASSWORD_SECRET cannot be used with MESH_DATABASE_URL",
+        ),
+        (
+            {**_BY_PARTS, "ORDERS_DATABASE_URL": "postgresql+asyncpg://x/y"},
+            "MESH_DB_PASSWORD_SECRET cannot be used with ORDERS_DATABASE_URL",
+        ),
+        ({**_BY_PARTS, "MESH_DB_PASSWORD_SECRET": "has spaces"}, "MESH_DB_PASSWORD_SECRET="),
+        ({**_BY_PARTS, "MESH_DB_PASSWORD_TTL_SECONDS": "0"}, "MESH_DB_PASSWORD_TTL_SECONDS"),
+        ({**_BY_PARTS, "MESH_SECRETS_ENDPOINT": "ftp://x"}, "MESH_SECRETS_ENDPOINT"),
+    ],
+)
+def test_bad_password_secret_usage_names_the_variable(
+    environ: dict[str, str], message: str
+) -> None:
+    environ = {"MESH_DB_PASSWORD_SECRET": _RDS_ARN, **environ}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings("orders", environ=environ)

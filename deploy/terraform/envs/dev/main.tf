@@ -104,13 +104,19 @@ module "service" {
   environment            = { MESH_LOG_LEVEL = var.log_level }
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
+  # ECS injects them once, at start; RDS rotates the password (every 7 days by
+  # default), so MESH_DB_PASSWORD is only the start-up value and the task
+  # re-reads the RDS-managed secret (MESH_DB_PASSWORD_SECRET, its ARN) for new
+  # connections, which its task role may do (runtime_secret_arns).
   secrets = each.value.store ? {
-    MESH_DB_HOST     = "${module.data.connection_secret_arns[each.key]}:host::"
-    MESH_DB_PORT     = "${module.data.connection_secret_arns[each.key]}:port::"
-    MESH_DB_NAME     = "${module.data.connection_secret_arns[each.key]}:dbname::"
-    MESH_DB_USER     = "${module.data.master_user_secret_arn}:username::"
-    MESH_DB_PASSWORD = "${module.data.master_user_secret_arn}:password::"
+    MESH_DB_HOST            = "${module.data.connection_secret_arns[each.key]}:host::"
+    MESH_DB_PORT            = "${module.data.connection_secret_arns[each.key]}:port::"
+    MESH_DB_NAME            = "${module.data.connection_secret_arns[each.key]}:dbname::"
+    MESH_DB_PASSWORD_SECRET = "${module.data.connection_secret_arns[each.key]}:password_secret::"
+    MESH_DB_USER            = "${module.data.master_user_secret_arn}:username::"
+    MESH_DB_PASSWORD        = "${module.data.master_user_secret_arn}:password::"
   } : {}
+  runtime_secret_arns = each.value.store ? [module.data.master_user_secret_arn] : []
 
   enable_execute_command = var.enable_execute_command
   exec_log_group_arn     = aws_cloudwatch_log_group.exec.arn

@@ -2,7 +2,8 @@
 # (database per service). The application creates its database on first start,
 # so Terraform needs no postgresql provider and never handles a password: RDS
 # keeps the master password in Secrets Manager, and each service gets a secret
-# with the non-sensitive rest (host, port, dbname).
+# with the non-sensitive rest (host, port, dbname, and the ARN of the password's
+# secret).
 
 locals {
   major_version = split(".", var.engine_version)[0]
@@ -135,5 +136,9 @@ resource "aws_secretsmanager_secret_version" "connection" {
     host   = aws_db_instance.this.address
     port   = tostring(aws_db_instance.this.port)
     dbname = each.key
+    # Not the password: the ARN of the RDS-managed secret that holds it. The
+    # application re-reads that secret for new connections (MESH_DB_PASSWORD_SECRET),
+    # so a rotation needs no task restart.
+    password_secret = aws_db_instance.this.master_user_secret[0].secret_arn
   })
 }

@@ -16,7 +16,7 @@ output "master_user_secret_arn" {
 }
 
 output "connection_secret_arns" {
-  description = "Per service: ARN of the secret with host, port and dbname (JSON keys)."
+  description = "Per service: ARN of the secret with host, port, dbname and password_secret (the master user secret's ARN) as JSON keys."
   value       = { for name, secret in aws_secretsmanager_secret.connection : name => secret.arn }
 }
 

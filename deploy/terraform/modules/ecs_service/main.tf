@@ -118,8 +118,42 @@ resource "aws_iam_role" "task" {
 }
 
 # What the application itself may do: discovery only when it calls other
-# services, and the ECS Exec channel when that is switched on.
+# services, read the secrets it re-reads at run time (the rotating database
+# password), and the ECS Exec channel when that is switched on.
 data "aws_iam_policy_document" "task" {
+  dynamic "statement" {
+    for_each = length(var.runtime_secret_arns) > 0 ? [var.runtime_secret_arns] : []
+    content {
+      sid       = "ReadRuntimeSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = statement.value
+    }
+  }
+
+  # Secrets Manager decrypts with the environment's key on the caller's behalf:
+  # only through Secrets Manager in this region, and only for these secrets
+  # (Secrets Manager puts the secret's ARN in the KMS encryption context).
+  dynamic "statement" {
+    for_each = length(var.runtime_secret_arns) > 0 ? [var.runtime_secret_arns] : []
+    content {
+      sid       = "DecryptRuntimeSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [var.kms_key_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${var.region}.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:SecretARN"
+        values   = statement.value
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = var.discovers ? [var.namespace_name] : []
     content {
@@ -176,7 +210,7 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role_policy" "task" {
-  count  = var.discovers || var.enable_execute_command ? 1 : 0
+  count  = var.discovers || var.enable_execute_command || length(var.runtime_secret_arns) > 0 ? 1 : 0
   name   = "application"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json

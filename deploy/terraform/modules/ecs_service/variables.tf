@@ -168,6 +168,17 @@ variable "secrets" {
   }
 }
 
+variable "runtime_secret_arns" {
+  type        = list(string)
+  description = "Secrets Manager secrets the application reads itself while it runs (the RDS-managed database password, re-read after rotation). The task role may GetSecretValue on exactly these and decrypt them with kms_key_arn through Secrets Manager."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.runtime_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+$", arn))])
+    error_message = "Each runtime secret must be a whole Secrets Manager secret ARN (arn:...:secret:NAME), without a JSON key."
+  }
+}
+
 variable "discovers" {
   type        = bool
   description = "The service calls others through Cloud Map, so its task role may call DiscoverInstances(Revision)."
@@ -275,7 +286,7 @@ variable "log_retention_days" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "KMS key of the log groups and secrets (the execution role may decrypt with it)."
+  description = "KMS key of the log groups and secrets (the execution role may decrypt with it; the task role only for runtime_secret_arns, through Secrets Manager)."
 
   validation {
     condition     = can(regex("^arn:aws[a-z-]*:kms:", var.kms_key_arn))
