@@ -169,7 +169,11 @@ def test_task_runs_the_module_on_the_port_with_the_mesh_probe(ecs_service: Modul
     probe = expr(ecs_service.locals["probe"])
     assert '"mesh.probe", "--addr", "127.0.0.1:${var.port}"' in probe
     assert '"mesh.probe", "--http", "http://127.0.0.1:${var.port}/healthz"' in probe
-    assert expr(ecs_service.locals["stop_timeout"]) == "min(120, var.shutdown_grace_seconds + 5)"
+    # ECS waits for the not-ready drain and the drain grace before SIGKILL.
+    assert (
+        expr(ecs_service.locals["stop_timeout"])
+        == "min(120, var.drain_seconds + var.shutdown_grace_seconds + 5)"
+    )
     env_map = expr(ecs_service.locals["environment"])
     for setting in (
         'MESH_HOST = "0.0.0.0"',
@@ -178,6 +182,7 @@ def test_task_runs_the_module_on_the_port_with_the_mesh_probe(ecs_service: Modul
         "MESH_CLOUDMAP_NAMESPACE = var.namespace_name",
         'MESH_REGISTER = "false"',
         "MESH_SHUTDOWN_GRACE_SECONDS = tostring(var.shutdown_grace_seconds)",
+        "MESH_GATEWAY_DRAIN_SECONDS = tostring(var.drain_seconds)",
     ):
         assert setting in env_map, f"container environment lacks {setting}"
 

@@ -101,6 +101,7 @@ module "service" {
   cpu_architecture = var.cpu_architecture
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
+  drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
   environment            = { MESH_LOG_LEVEL = var.log_level }
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.

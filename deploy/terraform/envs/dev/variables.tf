@@ -137,6 +137,17 @@ variable "shutdown_grace_seconds" {
   }
 }
 
+variable "gateway_drain_seconds" {
+  type        = number
+  description = "After SIGTERM the gateway answers /readyz with 503 this long while still serving, so API Gateway's VPC link stops sending first (MESH_GATEWAY_DRAIN_SECONDS)."
+  default     = 5
+
+  validation {
+    condition     = var.gateway_drain_seconds >= 0 && var.gateway_drain_seconds <= 60
+    error_message = "gateway_drain_seconds must be between 0 and 60."
+  }
+}
+
 variable "log_level" {
   type        = string
   description = "MESH_LOG_LEVEL of every process."

@@ -12,6 +12,7 @@ locals {
     MESH_HOST                   = "0.0.0.0"
     MESH_PORT                   = tostring(var.port)
     MESH_SHUTDOWN_GRACE_SECONDS = tostring(var.shutdown_grace_seconds)
+    MESH_GATEWAY_DRAIN_SECONDS  = tostring(var.drain_seconds)
     MESH_REGISTRY               = "cloudmap"
     MESH_CLOUDMAP_NAMESPACE     = var.namespace_name
     MESH_REGISTER               = "false" # ECS registers the task in Cloud Map itself
@@ -20,8 +21,9 @@ locals {
     PYTHONDONTWRITEBYTECODE     = "1"
   })
 
-  # SIGTERM, then the application's drain grace, then a margin before SIGKILL.
-  stop_timeout = min(120, var.shutdown_grace_seconds + 5)
+  # SIGTERM, then the not-ready drain, then the application's drain grace, then a
+  # margin before SIGKILL.
+  stop_timeout = min(120, var.drain_seconds + var.shutdown_grace_seconds + 5)
 }
 
 resource "aws_cloudwatch_log_group" "this" {

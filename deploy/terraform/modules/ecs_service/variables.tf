@@ -135,6 +135,17 @@ variable "shutdown_grace_seconds" {
   }
 }
 
+variable "drain_seconds" {
+  type        = number
+  description = "Seconds the process keeps serving but reports not ready after SIGTERM (MESH_GATEWAY_DRAIN_SECONDS; the HTTP gateway uses it so the load balancer stops first); added to stopTimeout."
+  default     = 0
+
+  validation {
+    condition     = var.drain_seconds >= 0 && var.drain_seconds <= 60
+    error_message = "drain_seconds must be between 0 and 60."
+  }
+}
+
 variable "health_start_period_seconds" {
   type        = number
   description = "Grace before failed health checks count (start-up, first migrations)."
