@@ -92,7 +92,7 @@ class MeshServer:
     async def start(self) -> None:
         # The aio server binds to the running loop, so it is made here, not in __init__.
         self._server = aio.server(
-            interceptors=self._interceptors,
+            interceptors=self._interceptors or None,
             options=[
                 ("grpc.max_receive_message_length", self._max_message_bytes),
                 ("grpc.max_send_message_length", self._max_message_bytes),
