@@ -15,67 +15,35 @@ most ``interval`` seconds after the first of them, or sooner when
 
 from __future__ import annotations
 
-import asyncio
-import sys
-import time
 from json import JSONEncoder
 from typing import TextIO
+
+from mesh.accesslog import LineBatcher, SecondClock
 
 __all__ = ["AccessLog"]
 
 _encode = JSONEncoder(ensure_ascii=True).encode  # escapes only what JSON requires
 
 
-class AccessLog:
+class AccessLog(LineBatcher):
     def __init__(
         self, stream: TextIO | None = None, *, interval: float = 0.5, max_lines: int = 256
     ) -> None:
-        self._stream = stream
-        self._interval = interval
-        self._max_lines = max_lines
-        self._lines: list[str] = []
-        self._timer: asyncio.TimerHandle | None = None
-        self._second = -1
-        self._stamp = ""
-
-    def _time(self) -> str:
-        # logging.Formatter.formatTime's default shape, formatted once per second.
-        now = time.time()
-        second = int(now)
-        if second != self._second:
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int((now - second) * 1000):03d}"
+        super().__init__(
+            flush_interval=interval, max_lines=max_lines, stream=stream, stream_name="stdout"
+        )
+        # logging.Formatter.formatTime's default shape.
+        self._clock = SecondClock("%Y-%m-%d %H:%M:%S", utc=False, separator=",")
 
     def write(
         self, method: str, path: str, status: int, rpc: str, request_id: str, duration_ms: float
     ) -> None:
-        self._lines.append(
-            f'{{"time":"{self._time()}","level":"info","logger":"gateway.access",'
+        self.append(
+            f'{{"time":"{self._clock.now()}","level":"info","logger":"gateway.access",'
             f'"method":{_encode(method)},"path":{_encode(path)},"status":{status},'
             f'"rpc":{_encode(rpc)},"request_id":{_encode(request_id)},'
-            f'"duration_ms":{round(duration_ms, 3)!r}}}\n'
+            f'"duration_ms":{round(duration_ms, 3)!r}}}'
         )
-        if len(self._lines) >= self._max_lines:
-            self.flush()
-        elif self._timer is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._timer = loop.call_later(self._interval, self.flush)
-
-    def flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if not self._lines:
-            return
-        text, self._lines = "".join(self._lines), []
-        stream = self._stream if self._stream is not None else sys.stdout
-        stream.write(text)
-        stream.flush()
 
     def close(self) -> None:
         self.flush()
