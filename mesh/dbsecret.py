@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 
 import boto3
 import botocore.exceptions
-from botocore.config import Config
 from sqlalchemy.engine import make_url
+
+from mesh.awsconfig import client_config
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -74,10 +75,10 @@ class SecretPassword:
         self.secret_id = secret_id
         self.ttl = ttl
         if client is None:
-            config = Config(
+            config = client_config(
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"mode": "standard", "max_attempts": max_attempts},
+                max_attempts=max_attempts,
             )
             session = boto3.session.Session(region_name=region)
             client = session.client("secretsmanager", endpoint_url=endpoint_url, config=config)

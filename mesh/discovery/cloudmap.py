@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.exceptions
-from botocore.config import Config
 
+from mesh.awsconfig import client_config
 from mesh.discovery.model import HealthFilter, HealthStatus, Instance
 from mesh.discovery.registry import (
     DEFAULT_MAX_RESULTS,
@@ -114,10 +114,10 @@ class CloudMapRegistry:
         self.namespace = namespace
         self._operation_timeout = operation_timeout
         if client is None:
-            config = Config(
+            config = client_config(
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
-                retries={"mode": "standard", "max_attempts": max_attempts},
+                max_attempts=max_attempts,
                 # An explicit endpoint has no data- sibling host.
                 inject_host_prefix=endpoint_url is None,
             )
