@@ -37,9 +37,20 @@ class Clients:
     def __init__(self, channels: ChannelSource, *, call_timeout: float = 5.0) -> None:
         self.channels = channels
         self.call_timeout = call_timeout
+        self._stubs: dict[tuple[str, Any], tuple[aio.Channel, Any]] = {}
 
     def channel(self, service: str) -> aio.Channel:
         return self.channels.channel(service)
+
+    def stub(self, service: str, factory: Callable[[aio.Channel], Any]) -> Any:
+        """A stub on the service's current channel, made once per channel, not per call."""
+        channel = self.channel(service)
+        key = (service, factory)
+        cached = self._stubs.get(key)
+        if cached is None or cached[0] is not channel:
+            # The channel is replaced when the endpoint set changes; so is its stub.
+            cached = self._stubs[key] = (channel, factory(channel))
+        return cached[1]
 
     async def call(
         self,

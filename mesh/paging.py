@@ -12,6 +12,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 
 from mesh.errors import FieldViolation, InvalidArgument
@@ -52,8 +53,13 @@ class PageTokens:
         body = json.dumps({"c": cursor, "q": query}, separators=(",", ":")).encode()
         return f"{_b64(body)}.{_b64(self._sign(body))}"
 
-    def decode(self, token: str, query: Any) -> Any:
-        """The cursor of a token made by :meth:`encode` for the same query; None for ''."""
+    def decode(
+        self, token: str, query: Any, valid: Callable[[Any], bool] = lambda cursor: True
+    ) -> Any:
+        """The cursor of a token made by :meth:`encode` for the same query; None for ''.
+
+        ``valid`` checks the cursor's shape; a token that fails it is refused like a forged one.
+        """
         if not token:
             return None
         invalid = InvalidArgument(
@@ -72,6 +78,7 @@ class PageTokens:
         if not hmac.compare_digest(sig, self._sign(body)):
             raise invalid
         payload = json.loads(body)
-        if payload.get("q") != query:
+        cursor = payload.get("c")
+        if payload.get("q") != query or cursor is None or not valid(cursor):
             raise invalid
-        return payload.get("c")
+        return cursor

@@ -106,11 +106,9 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     ) -> pb.ListProductsResponse:
         limit = page_size(request.page_size)
         active = request.active if request.HasField("active") else None
-        after = self.tokens.decode(request.page_token, {"active": active})
-        if after is not None and not isinstance(after, str):
-            raise InvalidArgument(
-                "page_token is invalid", violations=[FieldViolation("page_token", "corrupt")]
-            )
+        after = self.tokens.decode(
+            request.page_token, {"active": active}, valid=lambda c: isinstance(c, str)
+        )
         records, more = await self.store.page(after=after, limit=limit, active=active)
         token = self.tokens.encode(records[-1].sku, {"active": active}) if more and records else ""
         return pb.ListProductsResponse(

@@ -68,6 +68,16 @@ def order_message(record: OrderRecord) -> pb.Order:
     )
 
 
+def _order_cursor(cursor: Any) -> bool:
+    """(create_time, order_id) of the last order of a page."""
+    return (
+        isinstance(cursor, list)
+        and len(cursor) == 2
+        and isinstance(cursor[0], int)
+        and isinstance(cursor[1], str)
+    )
+
+
 def fingerprint(lines: list[tuple[str, int]]) -> str:
     return hashlib.sha256(repr(sorted(lines)).encode()).hexdigest()
 
@@ -89,10 +99,16 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self.watch_poll = watch_poll
 
     def _catalog(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
-        return catalog_pb2_grpc.CatalogServiceStub(self.clients.channel("catalog"))  # type: ignore[return-value]
+        stub: catalog_pb2_grpc.CatalogServiceAsyncStub = self.clients.stub(
+            "catalog", catalog_pb2_grpc.CatalogServiceStub
+        )
+        return stub
 
     def _inventory(self) -> inventory_pb2_grpc.InventoryServiceAsyncStub:
-        return inventory_pb2_grpc.InventoryServiceStub(self.clients.channel("inventory"))  # type: ignore[return-value]
+        stub: inventory_pb2_grpc.InventoryServiceAsyncStub = self.clients.stub(
+            "inventory", inventory_pb2_grpc.InventoryServiceStub
+        )
+        return stub
 
     async def CreateOrder(
         self, request: pb.CreateOrderRequest, context: Context
@@ -207,19 +223,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self, request: pb.ListOrdersRequest, context: Context
     ) -> pb.ListOrdersResponse:
         limit = page_size(request.page_size)
-        cursor = self.tokens.decode(request.page_token, "orders")
-        after: tuple[int, str] | None = None
-        if cursor is not None:
-            if not (
-                isinstance(cursor, list)
-                and len(cursor) == 2
-                and isinstance(cursor[0], int)
-                and isinstance(cursor[1], str)
-            ):
-                raise InvalidArgument(
-                    "page_token is invalid", violations=[FieldViolation("page_token", "corrupt")]
-                )
-            after = (cursor[0], cursor[1])
+        cursor = self.tokens.decode(request.page_token, "orders", valid=_order_cursor)
+        after = (cursor[0], cursor[1]) if cursor is not None else None
         records, more = await self.store.page(after=after, limit=limit)
         token = ""
         if more and records:
