@@ -59,7 +59,9 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
 
 def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
     class EchoServicer(pb2_grpc.EchoServiceServicer):  # type: ignore[misc,name-defined]
-        async def _answer(self, rpc: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def _answer(
+            self, rpc: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> Any:
             metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
             if "x-echo-fail" in metadata:
                 await _fail(context, int(metadata["x-echo-fail"]), metadata)
@@ -87,7 +89,9 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
                 yield pb2.EchoResponse(request=request, index=index, rpc="Watch")
 
     def unary(rpc: str) -> Any:
-        async def handler(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        async def handler(
+            self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> Any:
             return await self._answer(rpc, request, context)
 
         return handler
@@ -99,7 +103,9 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
     return EchoServicer()
 
 
-async def _fail(context: grpc.aio.ServicerContext[Any, Any], code: int, metadata: dict[str, str]) -> None:
+async def _fail(
+    context: grpc.aio.ServicerContext[Any, Any], code: int, metadata: dict[str, str]
+) -> None:
     status_code = next(c for c in grpc.StatusCode if c.value[0] == code)
     message = metadata.get("x-echo-fail-message", f"failed with {status_code.name}")
     bad = any_pb2.Any()

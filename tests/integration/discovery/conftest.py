@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from mesh.discovery import (
     AWS_INSTANCE_IPV4,
@@ -18,7 +16,8 @@ from mesh.discovery import (
     Registry,
     StaticRegistry,
 )
-from tests.integration.discovery.support import SERVICES, aws_test_env, create_namespace
+from tests.integration.discovery.support import SERVICES, create_namespace
+from tests.support.moto import moto_server
 
 Seed = dict[str, list[tuple[str, int]]]
 MakeRegistry = Callable[[Seed], Awaitable[Registry]]
@@ -26,16 +25,9 @@ MakeRegistry = Callable[[Seed], Awaitable[Registry]]
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    """moto's server mode in a thread on 127.0.0.1, a free port; real HTTP, real boto3."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in aws_test_env().items():
-            mp.setenv(key, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
+    """moto's server mode on 127.0.0.1, a free port; real HTTP, real boto3."""
+    with moto_server() as url:
+        yield url
 
 
 def _cloudmap(moto_url: str) -> CloudMapRegistry:

@@ -36,7 +36,9 @@ async def backend(modules: tuple[ModuleType, ModuleType]) -> AsyncIterator[int]:
 
 
 @contextmanager
-def gateway_process(backend_port: int, tmp: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def gateway_process(
+    backend_port: int, tmp: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     target = f"127.0.0.1:{backend_port}"
     environ = {

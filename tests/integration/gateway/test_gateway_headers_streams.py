@@ -149,12 +149,17 @@ async def test_generated_request_ids_are_hex_unique_and_forwarded(
 
 
 async def test_access_log_has_one_line_per_request(
-    provider: LocalChannelProvider, monkeypatch: pytest.MonkeyPatch,
+    provider: LocalChannelProvider,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
-    app = create_app(provider, services={"echo": SERVICE}, settings=Settings(access_log=True),
-                     generated_package=None)
+    app = create_app(
+        provider,
+        services={"echo": SERVICE},
+        settings=Settings(access_log=True),
+        generated_package=None,
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
         ok = await c.post("/v1/echo", json={"name": "n"}, headers={"x-request-id": "log-1"})
@@ -163,7 +168,9 @@ async def test_access_log_has_one_line_per_request(
     app.access_log.close()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(e["method"], e["path"], e["status"]) for e in lines] == [
-        ("POST", "/v1/echo", 200), ("GET", "/nowhere", 404)]
+        ("POST", "/v1/echo", 200),
+        ("GET", "/nowhere", 404),
+    ]
     assert lines[0]["request_id"] == ok.headers["x-request-id"] == "log-1"
     assert lines[1]["request_id"] == missing.headers["x-request-id"]
     assert lines[0]["rpc"].endswith("EchoService.Echo")

@@ -23,7 +23,10 @@ def test_in_flight_request_completes_and_readiness_drops(
     with serve_gateway(echo_modules, grace_seconds=10) as live, ThreadPoolExecutor(1) as pool:
         assert httpx.get(f"{live.url}/readyz").status_code == 200
         slow = pool.submit(
-            httpx.post, f"{live.url}/v1/echo", json={"name": "slow"}, timeout=10,
+            httpx.post,
+            f"{live.url}/v1/echo",
+            json={"name": "slow"},
+            timeout=10,
             headers={"grpc-metadata-x-echo-delay-ms": str(SLOW_MS), "x-request-id": "drain-1"},
         )
         deadline = time.monotonic() + 5
@@ -66,8 +69,9 @@ async def test_lifespan_shutdown_turns_readyz_503(make_app: Callable[..., Gatewa
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message["type"])
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gateway") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
         assert (await client.get("/readyz")).status_code == 200
         await app({"type": "lifespan"}, receive, send)
         assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

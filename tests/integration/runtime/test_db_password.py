@@ -28,6 +28,7 @@ from mesh.db import Database, create_engine
 from mesh.dbsecret import SecretPassword, password_source
 from services.catalog import app as catalog_app
 from tests.integration.discovery.support import REGION, aws_test_env, free_port
+from tests.support.moto import moto_server
 from tests.support.pgauth import PasswordFront
 from tests.support.postgres import ADMIN_URL, drop_database
 
@@ -46,15 +47,9 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in aws_test_env().items():
-            mp.setenv(key, value)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-        server.stop()
+    """moto's server mode on 127.0.0.1, a free port; real HTTP, real boto3."""
+    with moto_server() as url:
+        yield url
 
 
 class Secret:

@@ -33,18 +33,44 @@ from gateway.parse import MAX_DEPTH, _Fallback, decode_json, parse_json, parser
 
 F = descriptor_pb2.FieldDescriptorProto
 SCALARS = {
-    "i32": F.TYPE_INT32, "s32": F.TYPE_SINT32, "sf32": F.TYPE_SFIXED32, "u32": F.TYPE_UINT32,
-    "fx32": F.TYPE_FIXED32, "i64": F.TYPE_INT64, "s64": F.TYPE_SINT64, "sf64": F.TYPE_SFIXED64,
-    "u64": F.TYPE_UINT64, "fx64": F.TYPE_FIXED64, "f32": F.TYPE_FLOAT, "f64": F.TYPE_DOUBLE,
-    "flag": F.TYPE_BOOL, "text": F.TYPE_STRING, "raw": F.TYPE_BYTES,
+    "i32": F.TYPE_INT32,
+    "s32": F.TYPE_SINT32,
+    "sf32": F.TYPE_SFIXED32,
+    "u32": F.TYPE_UINT32,
+    "fx32": F.TYPE_FIXED32,
+    "i64": F.TYPE_INT64,
+    "s64": F.TYPE_SINT64,
+    "sf64": F.TYPE_SFIXED64,
+    "u64": F.TYPE_UINT64,
+    "fx64": F.TYPE_FIXED64,
+    "f32": F.TYPE_FLOAT,
+    "f64": F.TYPE_DOUBLE,
+    "flag": F.TYPE_BOOL,
+    "text": F.TYPE_STRING,
+    "raw": F.TYPE_BYTES,
 }
 WKTS = {
-    "when": "Timestamp", "span": "Duration", "mask": "FieldMask", "wrapped_i64": "Int64Value",
-    "wrapped_f64": "DoubleValue", "wrapped_text": "StringValue", "obj": "Struct",
-    "val": "Value", "vals": "ListValue", "any": "Any", "nothing": "Empty",
+    "when": "Timestamp",
+    "span": "Duration",
+    "mask": "FieldMask",
+    "wrapped_i64": "Int64Value",
+    "wrapped_f64": "DoubleValue",
+    "wrapped_text": "StringValue",
+    "obj": "Struct",
+    "val": "Value",
+    "vals": "ListValue",
+    "any": "Any",
+    "nothing": "Empty",
 }
-WKT_FILES = (timestamp_pb2, duration_pb2, field_mask_pb2, wrappers_pb2, struct_pb2, any_pb2,
-             empty_pb2)
+WKT_FILES = (
+    timestamp_pb2,
+    duration_pb2,
+    field_mask_pb2,
+    wrappers_pb2,
+    struct_pb2,
+    any_pb2,
+    empty_pb2,
+)
 
 
 def _kinds_class() -> Any:
@@ -56,13 +82,25 @@ def _kinds_class() -> Any:
     closed.value.add(name="CLOSED_ONE", number=1)
     closed.value.add(name="CLOSED_TWO", number=2)
     old = legacy.message_type.add(name="Legacy")
-    old.field.add(name="closed", number=1, type=F.TYPE_ENUM, type_name=".parsetest.Closed",
-                  label=F.LABEL_OPTIONAL)
-    old.field.add(name="closed_list", number=2, type=F.TYPE_ENUM,
-                  type_name=".parsetest.Closed", label=F.LABEL_REPEATED)
+    old.field.add(
+        name="closed",
+        number=1,
+        type=F.TYPE_ENUM,
+        type_name=".parsetest.Closed",
+        label=F.LABEL_OPTIONAL,
+    )
+    old.field.add(
+        name="closed_list",
+        number=2,
+        type=F.TYPE_ENUM,
+        type_name=".parsetest.Closed",
+        label=F.LABEL_REPEATED,
+    )
 
     file = descriptor_pb2.FileDescriptorProto(
-        name="parsetest/kinds.proto", package="parsetest", syntax="proto3",
+        name="parsetest/kinds.proto",
+        package="parsetest",
+        syntax="proto3",
         dependency=["parsetest/legacy.proto", *(m.DESCRIPTOR.name for m in WKT_FILES)],
     )
     enum = file.enum_type.add(name="Kind")
@@ -71,8 +109,13 @@ def _kinds_class() -> Any:
     enum.value.add(name="KIND_B", number=2)
     inner = file.message_type.add(name="Inner")
     inner.field.add(name="label", number=1, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
-    inner.field.add(name="child", number=2, type=F.TYPE_MESSAGE, type_name=".parsetest.Inner",
-                    label=F.LABEL_OPTIONAL)
+    inner.field.add(
+        name="child",
+        number=2,
+        type=F.TYPE_MESSAGE,
+        type_name=".parsetest.Inner",
+        label=F.LABEL_OPTIONAL,
+    )
     inner.field.add(name="n", number=3, type=F.TYPE_INT32, label=F.LABEL_OPTIONAL)
     msg = file.message_type.add(name="Kinds")
     number = 0
@@ -163,35 +206,106 @@ def _whole(value: Any) -> Message | None:
 
 def _same(a: Message, b: Message) -> bool:
     return bool(
-        a == b and a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
+        a == b
+        and a.SerializeToString(deterministic=True) == b.SerializeToString(deterministic=True)
     )
 
 
 # -- strategies --------------------------------------------------------------
 
-_INT_EDGES = [0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**32 - 1, 2**32,
-              2**53, 2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64]
-_STRINGS = ["", "KIND_A", "KIND_B", "CLOSED_ONE", "KIND_Z", "1", "-1", "2", "7", "01", "1.0",
-            "1e3", " 1", "1 ", "+1", "1_0", "0x10", "\u0661", "true", "false", "True", "NaN",
-            "Infinity", "-Infinity", "nan", "inf", "1.5", "3.5e38", "AAEC", "AAE", "A", "-_+/",
-            "aGk=", "aGk", "a b", "\ud800", "\udc00x", "\ud83d\ude00", "é", "null",
-            "2017-01-15T01:30:15.01Z", "1.5s", "-0.5s", "a.b,cD", "9223372036854775808",
-            "18446744073709551615", "18446744073709551616", "-9223372036854775809"]
-_KEYS = sorted({f.name for f in FIELDS} | {f.json_name for f in FIELDS}
-               | {f.name for f in INNER_FIELDS} | {"@type", "value", "[x.y]", "unknown", "seconds"})
+_INT_EDGES = [
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**32 - 1,
+    2**32,
+    2**53,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64 - 1,
+    2**64,
+]
+_STRINGS = [
+    "",
+    "KIND_A",
+    "KIND_B",
+    "CLOSED_ONE",
+    "KIND_Z",
+    "1",
+    "-1",
+    "2",
+    "7",
+    "01",
+    "1.0",
+    "1e3",
+    " 1",
+    "1 ",
+    "+1",
+    "1_0",
+    "0x10",
+    "\u0661",
+    "true",
+    "false",
+    "True",
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "nan",
+    "inf",
+    "1.5",
+    "3.5e38",
+    "AAEC",
+    "AAE",
+    "A",
+    "-_+/",
+    "aGk=",
+    "aGk",
+    "a b",
+    "\ud800",
+    "\udc00x",
+    "\ud83d\ude00",
+    "é",
+    "null",
+    "2017-01-15T01:30:15.01Z",
+    "1.5s",
+    "-0.5s",
+    "a.b,cD",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775809",
+]
+_KEYS = sorted(
+    {f.name for f in FIELDS}
+    | {f.json_name for f in FIELDS}
+    | {f.name for f in INNER_FIELDS}
+    | {"@type", "value", "[x.y]", "unknown", "seconds"}
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.sampled_from(_INT_EDGES), st.integers(),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1.0, -0.0, 1.5, 3.5e38,
-                                                                    3.4e38, 1e308]),
-    st.sampled_from(_STRINGS), st.text(max_size=6),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(_INT_EDGES),
+    st.integers(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1.0, -0.0, 1.5, 3.5e38, 3.4e38, 1e308]),
+    st.sampled_from(_STRINGS),
+    st.text(max_size=6),
 )
 json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3),
-        st.dictionaries(st.one_of(st.sampled_from(_KEYS + _STRINGS), st.text(max_size=4)),
-                        inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.sampled_from(_KEYS + _STRINGS), st.text(max_size=4)), inner, max_size=4
+        ),
     ),
     max_leaves=12,
 )
@@ -202,16 +316,19 @@ def _plausible(field: Any) -> st.SearchStrategy[Any]:
     """Values of roughly the right JSON type for ``field`` (so the fast path gets exercised)."""
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         key, value = field.message_type.fields
-        return st.dictionaries(_plausible(key).map(str).map(lambda k: k.lower()),
-                               _plausible(value), max_size=3)
+        return st.dictionaries(
+            _plausible(key).map(str).map(lambda k: k.lower()), _plausible(value), max_size=3
+        )
     single: st.SearchStrategy[Any]
     if field.message_type is not None:
         if field.message_type.full_name.startswith("google.protobuf."):
             single = json_values
         else:
-            single = st.dictionaries(st.sampled_from(["label", "n", "child"]),
-                                     st.one_of(st.text(max_size=3), st.integers(-5, 5)),
-                                     max_size=3)
+            single = st.dictionaries(
+                st.sampled_from(["label", "n", "child"]),
+                st.one_of(st.text(max_size=3), st.integers(-5, 5)),
+                max_size=3,
+            )
     elif field.enum_type is not None:
         single = st.sampled_from(["KIND_A", "KIND_B", "CLOSED_ONE", 0, 1, 2, 9, "X"])
     elif field.type == F.TYPE_STRING:
@@ -223,8 +340,9 @@ def _plausible(field: Any) -> st.SearchStrategy[Any]:
     elif field.type in (F.TYPE_FLOAT, F.TYPE_DOUBLE):
         single = st.one_of(st.floats(), st.integers(-(2**60), 2**60))
     else:
-        single = st.one_of(st.sampled_from(_INT_EDGES), st.integers(-1000, 1000),
-                           st.integers(-1000, 1000).map(str))
+        single = st.one_of(
+            st.sampled_from(_INT_EDGES), st.integers(-1000, 1000), st.integers(-1000, 1000).map(str)
+        )
     if field.is_repeated:
         return st.lists(single, max_size=3)
     return st.one_of(single, st.none())
@@ -236,6 +354,7 @@ plausible_bodies = st.fixed_dictionaries(
 
 
 # -- properties --------------------------------------------------------------
+
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(bodies, plausible_bodies, json_values))
@@ -270,12 +389,27 @@ def test_canonical_json_takes_the_fast_path(value: Any, proto_names: bool) -> No
 
 # -- examples ----------------------------------------------------------------
 
+
 def test_the_benchmark_body_takes_the_fast_path() -> None:
-    value = {"text": "bench", "i32": 7, "textList": ["a", "b"], "kind": "KIND_A",
-             "u64": "18446744073709551615", "i64": -5, "raw": "AAEC", "f64": 1.5, "flag": True,
-             "inner": {"label": "x", "child": {"n": 3}}, "byId": {"3": {"label": "t"}},
-             "by_name": {"k": "KIND_B"}, "maybe": 0, "pickText": "p", "when": "2017-01-15T01:30:15Z",
-             "kindList": [1, "KIND_B"], "by_flag": {"true": "y"}}
+    value = {
+        "text": "bench",
+        "i32": 7,
+        "textList": ["a", "b"],
+        "kind": "KIND_A",
+        "u64": "18446744073709551615",
+        "i64": -5,
+        "raw": "AAEC",
+        "f64": 1.5,
+        "flag": True,
+        "inner": {"label": "x", "child": {"n": 3}},
+        "byId": {"3": {"label": "t"}},
+        "by_name": {"k": "KIND_B"},
+        "maybe": 0,
+        "pickText": "p",
+        "when": "2017-01-15T01:30:15Z",
+        "kindList": [1, "KIND_B"],
+        "by_flag": {"true": "y"},
+    }
     fast = _fast(value)
     assert fast is not None
     reference = _reference(value)
@@ -286,12 +420,31 @@ def test_the_benchmark_body_takes_the_fast_path() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        {"i32": 2**31}, {"u32": -1}, {"i64": "9223372036854775808"}, {"f32": 3.5e38},
-        {"f64": math.inf}, {"flag": "true"}, {"text": 5}, {"kind": "KIND_Z"}, {"raw": 5},
-        {"unknown": 1}, {"pickText": "a", "pickInner": {}}, {"inner": 5},
-        {"textList": "a"}, {"textList": [None]}, {"byId": {"x": {}}}, {"by_flag": {"yes": "y"}},
-        {"legacy": {"closed": 9}}, {"when": "yesterday"}, {"[ext.x]": 1}, {"null_list": [None]},
-        {"val_list": None}, {"i32": 1.5}, {"i32": True}, {"text": "\ud800"}, {"u64": " 7"},
+        {"i32": 2**31},
+        {"u32": -1},
+        {"i64": "9223372036854775808"},
+        {"f32": 3.5e38},
+        {"f64": math.inf},
+        {"flag": "true"},
+        {"text": 5},
+        {"kind": "KIND_Z"},
+        {"raw": 5},
+        {"unknown": 1},
+        {"pickText": "a", "pickInner": {}},
+        {"inner": 5},
+        {"textList": "a"},
+        {"textList": [None]},
+        {"byId": {"x": {}}},
+        {"by_flag": {"yes": "y"}},
+        {"legacy": {"closed": 9}},
+        {"when": "yesterday"},
+        {"[ext.x]": 1},
+        {"null_list": [None]},
+        {"val_list": None},
+        {"i32": 1.5},
+        {"i32": True},
+        {"text": "\ud800"},
+        {"u64": " 7"},
     ],
 )
 def test_what_json_format_rejects_is_rejected(value: Any) -> None:
@@ -304,10 +457,23 @@ def test_what_json_format_rejects_is_rejected(value: Any) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        {"i32": "1e1"}, {"i32": 1.0}, {"kind": "1"}, {"kind": 9}, {"legacy": {"closed": 1}},
-        {"f64": "NaN"}, {"f32": "-Infinity"}, {"u64": "+7"}, {"textList": ["x"], "text_list": ["y"]},
-        {"inner": {}}, {"inner": []}, {"val": None}, {"null": None}, {"pickVal": None},
-        {"textList": [], "text_list": ["b"]}, {"by_key": {"a": None}}, {"any": {}},
+        {"i32": "1e1"},
+        {"i32": 1.0},
+        {"kind": "1"},
+        {"kind": 9},
+        {"legacy": {"closed": 1}},
+        {"f64": "NaN"},
+        {"f32": "-Infinity"},
+        {"u64": "+7"},
+        {"textList": ["x"], "text_list": ["y"]},
+        {"inner": {}},
+        {"inner": []},
+        {"val": None},
+        {"null": None},
+        {"pickVal": None},
+        {"textList": [], "text_list": ["b"]},
+        {"by_key": {"a": None}},
+        {"any": {}},
         {"any": {"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1s"}},
     ],
 )
