@@ -92,9 +92,7 @@ async def serve(mode: str, port_file: Path, registry_file: Path) -> None:
         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
         announcers=[Registration(registry, SERVICE, "127.0.0.1")],
     )
-    mesh_server = MeshServer(
-        unit, port=0, access_log=os.environ.get("BENCH_ACCESS_LOG", "1") == "1"
-    )
+    mesh_server = MeshServer(unit, port=0)  # access log on, as in production
     await mesh_server.start()
     port_file.write_text(str(mesh_server.port))
     await mesh_server.wait_for_termination()
