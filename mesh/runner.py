@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -50,20 +51,33 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
-async def _start(
-    spec: ServiceSpec, index: int, port: int, data_dir: Path, extra_env: dict[str, str]
-) -> Replica:
-    logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    log = (logs / f"{spec.name}-{index}.log").open("ab")
-    env = {
-        **os.environ,
+def child_env(
+    spec: ServiceSpec,
+    index: int,
+    port: int,
+    data_dir: Path,
+    extra_env: Mapping[str, str],
+    base: Mapping[str, str],
+) -> dict[str, str]:
+    """A replica's environment: services.yaml's env under the caller's, the runner's on top."""
+    return {
+        **dict(spec.env),
+        **base,
         "MESH_PORT": str(port),
         "MESH_DATA_DIR": str(data_dir),
         "MESH_REPLICA": str(index),
         "PYTHONUNBUFFERED": "1",
         **extra_env,
     }
+
+
+async def _start(
+    spec: ServiceSpec, index: int, port: int, data_dir: Path, extra_env: dict[str, str]
+) -> Replica:
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = (logs / f"{spec.name}-{index}.log").open("ab")
+    env = child_env(spec, index, port, data_dir, extra_env, os.environ)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

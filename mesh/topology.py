@@ -18,7 +18,12 @@ __all__ = ["ServiceSpec", "Topology", "TopologyError", "load_topology", "topolog
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
-_FIELDS = {"module", "grpc_service", "port", "protocol", "depends_on", "replicas", "store"}
+_FIELDS = {"module", "grpc_service", "port", "protocol", "depends_on", "replicas", "store", "env"}
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}\Z")
+# services.yaml is plain configuration in git and in the task definition: secrets go
+# through ECS secrets (Secrets Manager), so names that look like one are refused.
+_SECRET_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE")
+_ENV_MAX = 32
 
 
 class TopologyError(ValueError):
@@ -35,6 +40,8 @@ class ServiceSpec:
     replicas: int
     store: bool
     grpc_service: str | None = None
+    # Plain environment of this service's processes (scripts/run and the ECS task).
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,30 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
         raise TopologyError(f"{where}.grpc_service: must be the full name of a proto service")
     if protocol == "http" and grpc_service is not None:
         raise TopologyError(f"{where}.grpc_service: only grpc services serve one")
-    return ServiceSpec(name, module, port, protocol, tuple(deps), replicas, store, grpc_service)
+    env = _parse_env(body.get("env", {}), f"{where}.env")
+    return ServiceSpec(
+        name, module, port, protocol, tuple(deps), replicas, store, grpc_service, env
+    )
+
+
+def _parse_env(raw: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):
+        raise TopologyError(f"{where}: must be a mapping of NAME: value")
+    if len(raw) > _ENV_MAX:
+        raise TopologyError(f"{where}: at most {_ENV_MAX} variables")
+    env = []
+    for name, value in raw.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name):
+            raise TopologyError(f"{where}: {name!r} is not a variable name ({_ENV_NAME.pattern})")
+        if _SECRET_LIKE.search(name):
+            raise TopologyError(
+                f"{where}.{name}: looks like a secret; secrets come from Secrets Manager, "
+                "not services.yaml"
+            )
+        if not isinstance(value, str) or len(value) > 1024 or not value.isprintable():
+            raise TopologyError(f"{where}.{name}: must be a printable string of at most 1024 chars")
+        env.append((name, value))
+    return tuple(sorted(env))
 
 
 def _reject_cycles(services: dict[str, ServiceSpec], source: str) -> None:

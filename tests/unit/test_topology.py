@@ -52,6 +52,26 @@ def test_start_order_puts_dependencies_first() -> None:
             lambda d: d["services"].update({"Bad Name": {"module": "m", "port": 5}}),
             "name must match",
         ),
+        (lambda d: d["services"]["a"].update(env=["A=1"]), "services.a.env: must be a mapping"),
+        (lambda d: d["services"]["a"].update(env={"lower": "1"}), "not a variable name"),
+        (lambda d: d["services"]["a"].update(env={"A B": "1"}), "not a variable name"),
+        (lambda d: d["services"]["a"].update(env={"X" * 65: "1"}), "not a variable name"),
+        (lambda d: d["services"]["a"].update(env={"A": 1}), "services.a.env.A: must be a"),
+        (lambda d: d["services"]["a"].update(env={"A": None}), "services.a.env.A: must be a"),
+        (lambda d: d["services"]["a"].update(env={"A": "x\ny"}), "services.a.env.A"),
+        (lambda d: d["services"]["a"].update(env={"A": "x" * 1025}), "services.a.env.A"),
+        (
+            lambda d: d["services"]["a"].update(env={f"V{i}": "1" for i in range(33)}),
+            "at most 32",
+        ),
+        (
+            lambda d: d["services"]["a"].update(env={"MESH_DB_PASSWORD": "hunter2"}),
+            "looks like a secret",
+        ),
+        (
+            lambda d: d["services"]["a"].update(env={"AWS_SECRET_ACCESS_KEY": "x"}),
+            "looks like a secret",
+        ),
     ],
 )
 def test_malformed_lists_are_refused_with_the_key(mutate: Any, message: str) -> None:
@@ -72,3 +92,16 @@ def test_unreadable_files(tmp_path: Path) -> None:
     hostile.write_text("!!python/object/apply:os.system ['true']")
     with pytest.raises(TopologyError):
         load_topology(hostile)
+
+
+def test_env_is_parsed_sorted_and_defaults_to_none() -> None:
+    data = base()
+    data["services"]["a"]["env"] = {"ZED": "1", "GRPC_EXPERIMENTS": "-event_engine_client"}
+    topology = parse_topology(data)
+    assert topology["a"].env == (("GRPC_EXPERIMENTS", "-event_engine_client"), ("ZED", "1"))
+    assert topology["b"].env == ()
+
+
+def test_repository_gateway_runs_with_its_grpc_settings() -> None:
+    env = dict(load_topology()["gateway"].env)
+    assert "-event_engine_client" in env["GRPC_EXPERIMENTS"].split(",")

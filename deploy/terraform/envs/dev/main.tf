@@ -20,6 +20,7 @@ locals {
       depends_on = try(svc.depends_on, [])
       replicas   = try(svc.replicas, 1)
       store      = try(svc.store, false)
+      env        = try(svc.env, {})
     }
   }
 
@@ -102,7 +103,7 @@ module "service" {
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
   drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
-  environment            = { MESH_LOG_LEVEL = var.log_level }
+  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level })
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
   # ECS injects them once, at start; RDS rotates the password (every 7 days by
