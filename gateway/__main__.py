@@ -9,14 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Any
 
 import uvicorn
 
 from gateway.discovery import mesh_app
 from gateway.drain import DrainOnSigterm
+from gateway.http import GatewayHttpProtocol
 from gateway.settings import Settings
 
-__all__ = ["build", "main"]
+__all__ = ["build", "main", "uvicorn_options"]
 
 GATEWAY_SERVICE = "gateway"
 
@@ -74,21 +76,27 @@ def build() -> DrainOnSigterm:
     return DrainOnSigterm(app, app.app, current.drain_seconds)
 
 
+def uvicorn_options(current: Settings) -> dict[str, Any]:
+    """How uvicorn runs the gateway; ``scripts/bench gateway`` runs it the same way."""
+    return {
+        "host": current.host,
+        "port": current.port,
+        "workers": current.workers,
+        "loop": "uvloop",
+        "http": GatewayHttpProtocol,  # httptools, one write per response
+        "lifespan": "on",
+        "access_log": False,  # ours is structured; uvicorn's would duplicate it
+        # Nothing reads the client address or scheme, so X-Forwarded-* rewriting
+        # would be a layer per request for nothing; and no server banner.
+        "proxy_headers": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": int(current.grace_seconds),
+        "log_level": current.log_level,
+    }
+
+
 def main() -> None:
-    current = settings()
-    uvicorn.run(
-        "gateway.__main__:build",
-        factory=True,
-        host=current.host,
-        port=current.port,
-        workers=current.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # ours is structured; uvicorn's would duplicate it
-        timeout_graceful_shutdown=int(current.grace_seconds),
-        log_level=current.log_level,
-    )
+    uvicorn.run("gateway.__main__:build", factory=True, **uvicorn_options(settings()))
 
 
 if __name__ == "__main__":

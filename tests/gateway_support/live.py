@@ -17,6 +17,7 @@ from types import ModuleType
 import uvicorn
 
 from gateway import Gateway, LocalChannelProvider, Settings, create_app
+from gateway.http import GatewayHttpProtocol
 from tests.gateway_support.echo import SERVICE, start_echo_server
 
 
@@ -57,7 +58,9 @@ def serve_gateway(
             host="127.0.0.1",
             port=port,
             loop="asyncio",
-            http="httptools",
+            http=GatewayHttpProtocol,  # as in production (gateway.__main__)
+            proxy_headers=False,
+            server_header=False,
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=int(grace_seconds),
