@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request  # the bench extra; FastAPI needs them at module level
 
+from gateway import Settings
 from tests.gateway_support.echo import SERVICE, compile_echo, make_servicer
 
 
@@ -30,7 +31,7 @@ async def backend(port: int, gen: Path) -> None:
 
 
 def gateway_app(backend_port: int, gen: Path) -> Any:
-    from gateway import LocalChannelProvider, Settings, create_app
+    from gateway import LocalChannelProvider, create_app
     from gateway.__main__ import configure_logging
 
     compile_echo(gen)
@@ -70,9 +71,17 @@ def main() -> None:
         asyncio.run(backend(port, Path(sys.argv[3])))
         return
     backend_port, gen = int(sys.argv[3]), Path(sys.argv[4])
-    app = gateway_app(backend_port, gen) if role == "gateway" else naive_app(backend_port, gen)
+    if role == "gateway":
+        from gateway.__main__ import uvicorn_options
+
+        # As `python -m gateway` runs it, on one worker.
+        options = uvicorn_options(Settings.from_env())
+        options.update(host="127.0.0.1", port=port, workers=1, log_level="warning")
+        uvicorn.run(gateway_app(backend_port, gen), **options)
+        return
+    # What one runs by hand: uvicorn's defaults, with uvloop and httptools installed.
     uvicorn.run(
-        app,
+        naive_app(backend_port, gen),
         host="127.0.0.1",
         port=port,
         loop="uvloop",
