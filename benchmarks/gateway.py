@@ -4,6 +4,13 @@ Against one echo backend process: (a) a direct grpc.aio client, (b) the
 gateway under wrk keep-alive load, (c) a naive FastAPI proxy under the same
 load. CPU per request is the front process's user+system time (from
 /proc/<pid>/stat) over the measured window divided by the requests served.
+
+The gateway runs as ``python -m gateway`` runs it (uvicorn options from
+:func:`gateway.__main__.uvicorn_options`, environment from services.yaml); the
+naive proxy as one runs it by hand. The two alternate for ``--rounds`` rounds,
+since 2 shared cores drift by about 5% between runs. A last control row runs
+the naive proxy with the gateway's gRPC environment, to show how much of the
+gap that environment alone explains; it is not part of the ratio.
 Ends with ``ratio: X.XX`` = naive CPU per request / gateway CPU per request.
 """
 
