@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,14 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-__all__ = ["FieldError", "FieldSetter", "resolve_field"]
+__all__ = [
+    "FieldError",
+    "FieldSetter",
+    "check_field_mask",
+    "check_field_masks",
+    "has_field_mask",
+    "resolve_field",
+]
 
 # Well-known types whose JSON form is a single string, so a query value maps to them.
 STRING_WKTS = frozenset(
@@ -45,6 +53,70 @@ _INT_RANGES = {
 
 class FieldError(ValueError):
     """A field path that does not exist or a value that does not fit the field."""
+
+
+_MASK_PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*\Z")
+_FIELD_MASK = "google.protobuf.FieldMask"
+
+
+def check_field_mask(mask: Message) -> None:
+    """A FieldMask's paths must be field paths its JSON form can carry.
+
+    json_format turns any camelCase string into a path (an upper-case letter
+    with no lower-case form, such as U+1D54B, becomes ``"_"`` plus itself) and
+    only fails when printing it back, so a bad mask would pass the gateway and
+    make the answer unprintable.
+    """
+    paths: list[str] = list(mask.paths)  # type: ignore[attr-defined]
+    for path in paths:
+        if not _MASK_PATH.match(path):
+            raise FieldError(f"not a field path: {path!r}")
+    try:
+        mask.ToJsonString()  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise FieldError(f"not a valid FieldMask: {exc}") from None
+
+
+_HOLDS_MASK: dict[str, bool] = {}
+
+
+def has_field_mask(descriptor: Any) -> bool:
+    """Whether messages of this type can hold a FieldMask, at any depth."""
+    known = _HOLDS_MASK.get(descriptor.full_name)
+    if known is None:
+        known = _HOLDS_MASK[descriptor.full_name] = _reaches_mask(descriptor, set())
+    return known
+
+
+def _reaches_mask(descriptor: Any, seen: set[str]) -> bool:
+    if descriptor.full_name == _FIELD_MASK:
+        return True
+    seen.add(descriptor.full_name)
+    return any(
+        field.message_type is not None
+        and field.message_type.full_name not in seen
+        and _reaches_mask(field.message_type, seen)
+        for field in descriptor.fields
+    )
+
+
+def check_field_masks(message: Message) -> None:
+    """:func:`check_field_mask` on every FieldMask set in ``message``, at any depth."""
+    if message.DESCRIPTOR.full_name == _FIELD_MASK:
+        check_field_mask(message)
+        return
+    for field, value in message.ListFields():
+        if field.message_type is None or not has_field_mask(field.message_type):
+            continue
+        if _is_map(field):
+            values = list(value.values())
+        elif _is_repeated(field):
+            values = list(value)
+        else:
+            values = [value]
+        for item in values:
+            if isinstance(item, Message):
+                check_field_masks(item)
 
 
 def _is_repeated(field: Any) -> bool:
@@ -105,6 +177,8 @@ class FieldSetter:
             json_format.Parse(json.dumps(raw), sub)
         except json_format.ParseError as exc:
             raise FieldError(f"not a valid {sub.DESCRIPTOR.name}: {raw!r}") from exc
+        if sub.DESCRIPTOR.full_name == _FIELD_MASK:
+            check_field_mask(sub)
 
 
 def resolve_field(message: Descriptor, dotted: str) -> FieldSetter:

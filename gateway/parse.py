@@ -27,7 +27,14 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from gateway.fields import _is_map, _is_repeated
+from gateway.fields import (
+    FieldError,
+    _is_map,
+    _is_repeated,
+    check_field_mask,
+    check_field_masks,
+    has_field_mask,
+)
 
 __all__ = ["MAX_DEPTH", "decode_json", "parse_json", "parser"]
 
@@ -107,6 +114,11 @@ def parse_json(value: Any, message: Message, reset: Callable[[], Message] | None
     except Exception as exc:  # as json_format.Parse wraps them
         reason = f"{type(exc).__name__}: {exc}"
         raise json_format.ParseError(f"Failed to parse JSON: {reason}.") from exc
+    if has_field_mask(message.DESCRIPTOR):
+        try:
+            check_field_masks(message)
+        except FieldError as exc:
+            raise json_format.ParseError(str(exc)) from None
 
 
 def _is_special(descriptor: Any) -> bool:
@@ -161,6 +173,8 @@ def _delegate(js: Any, message: Message, depth: int) -> None:
     """A well-known type: json_format, with the depth left below this message."""
     try:
         json_format.ParseDict(js, message, max_recursion_depth=MAX_DEPTH - depth + 1)
+        if message.DESCRIPTOR.full_name == "google.protobuf.FieldMask":
+            check_field_mask(message)
     except Exception:
         raise _Fallback from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 
 async def test_body_star_fills_the_whole_request(client: httpx.AsyncClient) -> None:
@@ -117,3 +118,30 @@ async def test_query_accepts_json_names(client: httpx.AsyncClient) -> None:
 
 async def test_unannotated_rpc_has_no_route(client: httpx.AsyncClient) -> None:
     assert (await client.post("/gatewaytest.v1.EchoService/Hidden")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        "\U0001d54bhe,quick",  # an upper-case letter with no lower-case form
+        "a__b",  # no JSON form: '_' must precede a lower-case letter
+        "caf\u00e9",  # not an ASCII field name
+        "a..b",
+    ],
+)
+async def test_field_masks_that_cannot_round_trip_are_400(
+    client: httpx.AsyncClient, mask: str
+) -> None:
+    r = await client.get("/v1/things/x", params={"mask": mask})
+    assert r.status_code == 400, r.text
+    assert r.json()["details"][0]["fieldViolations"][0]["field"] == "mask"
+    r = await client.post("/v1/echo", json={"mask": mask})
+    assert r.status_code == 400, r.text
+    assert r.json()["code"] == 3
+
+
+async def test_field_masks_round_trip_in_query_and_body(client: httpx.AsyncClient) -> None:
+    got = (await client.get("/v1/things/x", params={"mask": "fooBar.baz,qux"})).json()
+    assert got["request"]["mask"] == "fooBar.baz,qux"
+    got = (await client.post("/v1/echo", json={"mask": "fooBar.baz,qux"})).json()
+    assert got["request"]["mask"] == "fooBar.baz,qux"
