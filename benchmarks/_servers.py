@@ -1,6 +1,6 @@
 """Processes the gateway benchmark starts: the echo backend and the two HTTP fronts.
 
-python -m benchmarks._servers backend <port> <gen_dir>
+python -m benchmarks._servers backend <port> <gen_dir> [initial-metadata]
 python -m benchmarks._servers gateway <port> <backend_port> <gen_dir>
 python -m benchmarks._servers naive <port> <backend_port> <gen_dir>
 """
@@ -19,12 +19,13 @@ from gateway import Settings
 from tests.gateway_support.echo import SERVICE, compile_echo, make_servicer
 
 
-async def backend(port: int, gen: Path) -> None:
+async def backend(port: int, gen: Path, initial_metadata: bool) -> None:
     import grpc
 
     pb2, pb2_grpc = compile_echo(gen)
     server = grpc.aio.server()
-    pb2_grpc.add_EchoServiceServicer_to_server(make_servicer(pb2, pb2_grpc), server)
+    servicer = make_servicer(pb2, pb2_grpc, initial_metadata=initial_metadata)
+    pb2_grpc.add_EchoServiceServicer_to_server(servicer, server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -68,7 +69,7 @@ def naive_app(backend_port: int, gen: Path) -> Any:
 def main() -> None:
     role, port = sys.argv[1], int(sys.argv[2])
     if role == "backend":
-        asyncio.run(backend(port, Path(sys.argv[3])))
+        asyncio.run(backend(port, Path(sys.argv[3]), sys.argv[4:5] == ["initial-metadata"]))
         return
     backend_port, gen = int(sys.argv[3]), Path(sys.argv[4])
     if role == "gateway":

@@ -207,7 +207,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="gateway benchmark")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--rounds", type=int, default=2, help="gateway and naive runs, alternated (noise)"
+        "--rounds", type=int, default=3, help="gateway and naive runs, alternated (noise)"
+    )
+    parser.add_argument(
+        "--backend-initial-metadata",
+        action="store_true",
+        help="the echo backend sends initial metadata in a frame of its own, ahead of "
+        "each answer (the shop's services do not; off by default)",
     )
     opts = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
@@ -227,7 +233,8 @@ def main() -> None:
             return wrk(f"http://127.0.0.1:{port}/v1/echo", front.pid, opts.seconds)
 
     results: dict[str, dict[str, float]] = {}
-    with process("backend", str(backend_port), str(gen)):
+    backend_args = ["initial-metadata"] if opts.backend_initial_metadata else []
+    with process("backend", str(backend_port), str(gen), *backend_args):
         wait_port(backend_port)
         results["direct grpc.aio"] = asyncio.run(direct(backend_port, gen, opts.seconds))
         for _ in range(opts.rounds):

@@ -57,7 +57,12 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
     )
 
 
-def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
+def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType, *, initial_metadata: bool = True) -> Any:
+    """The echo servicer. ``initial_metadata`` sends ``x-echo-initial`` ahead of each
+    unary answer (what the metadata tests check); a HEADERS frame of its own, which
+    the shop's services never send, so the benchmark's backend goes without.
+    """
+
     class EchoServicer(pb2_grpc.EchoServiceServicer):  # type: ignore[misc,name-defined]
         async def _answer(
             self, rpc: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]
@@ -68,7 +73,8 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType) -> Any:
             if "x-echo-delay-ms" in metadata:
                 await asyncio.sleep(int(metadata["x-echo-delay-ms"]) / 1000)
             remaining = context.time_remaining()
-            await context.send_initial_metadata((("x-echo-initial", "hello"),))
+            if initial_metadata:
+                await context.send_initial_metadata((("x-echo-initial", "hello"),))
             context.set_trailing_metadata((("x-echo-trailer", "bye"),))
             return pb2.EchoResponse(
                 request=request,
