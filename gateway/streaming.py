@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
 import grpc
@@ -18,6 +17,7 @@ import grpc
 from gateway.asgi import Receive, Send
 from gateway.errors import status_from_rpc_error
 from gateway.headers import metadata_headers
+from gateway.render import dumps
 from gateway.transcode import Transcoder
 
 __all__ = ["NDJSON", "SSE", "stream_response"]
@@ -26,14 +26,10 @@ NDJSON = b"application/x-ndjson"
 SSE = b"text/event-stream"
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def _frame(value: Any, sse: bool, *, error: bool = False) -> bytes:
     if sse:
-        return (b"event: error\n" if error else b"") + b"data: " + _dumps(value) + b"\n\n"
-    return _dumps({"error" if error else "result": value}) + b"\n"
+        return (b"event: error\n" if error else b"") + b"data: " + dumps(value) + b"\n\n"
+    return dumps({"error" if error else "result": value}) + b"\n"
 
 
 async def stream_response(

@@ -7,7 +7,6 @@ still fill. Per request it only parses and assigns: no descriptor walks.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from google.protobuf.message import Message
 from gateway.errors import GatewayError
 from gateway.fields import FieldError, FieldSetter, _is_repeated, resolve_field
 from gateway.parse import decode_json, parse_json, parser
-from gateway.render import printer
+from gateway.render import dumps, printer
 from gateway.rules import Binding, RuleError
 from gateway.templates import Variable
 
@@ -193,9 +192,7 @@ class Transcoder:
 
     def render(self, message: Message) -> bytes:
         """The response (or its ``response_body`` field) as compact proto3 JSON."""
-        return json.dumps(
-            self._render(message), separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        return dumps(self._render(message))
 
     def render_value(self, message: Message) -> Any:
         return self._render(message)

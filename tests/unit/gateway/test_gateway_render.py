@@ -129,6 +129,8 @@ def _kinds_class() -> Any:
             label=F.LABEL_REPEATED,
             type_name=f".rendertest.Kinds.{entry.name}",
         )
+    # A Python keyword as a field name: the compiled printer cannot write m.from.
+    msg.field.add(name="from", number=21, type=F.TYPE_STRING, label=F.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(timestamp_pb2.DESCRIPTOR.serialized_pb)
     pool.Add(file)
@@ -153,6 +155,7 @@ def _full_kinds() -> Any:
         floats=[1.1, math.inf],
         pick_inner={"label": "x"},
         maybe=0,
+        **{"from": "keyword"},
     )
     m.inner.label = "in"
     m.inners.add(label="a")
