@@ -31,7 +31,6 @@ from gateway.fields import (
     FieldError,
     _is_map,
     _is_repeated,
-    check_field_mask,
     check_field_masks,
     has_field_mask,
 )
@@ -173,8 +172,8 @@ def _delegate(js: Any, message: Message, depth: int) -> None:
     """A well-known type: json_format, with the depth left below this message."""
     try:
         json_format.ParseDict(js, message, max_recursion_depth=MAX_DEPTH - depth + 1)
-        if message.DESCRIPTOR.full_name == "google.protobuf.FieldMask":
-            check_field_mask(message)
+        if has_field_mask(message.DESCRIPTOR):
+            check_field_masks(message)
     except Exception:
         raise _Fallback from None
 

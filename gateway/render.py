@@ -1,8 +1,9 @@
 """proto3 JSON output compiled per message type, at start-up.
 
 :func:`printer` gives what ``json_format.MessageToDict(message,
-always_print_fields_with_no_presence=True)`` gives, as a closure over a field
-plan made once per type: no descriptor walk per message. Well-known types
+always_print_fields_with_no_presence=True)`` gives, with a function generated
+once per type (one statement per field): no descriptor walk per message, and
+:func:`dumps` turns its output into bytes. Well-known types
 (Timestamp, Duration, Struct, Any, wrappers, ...) are left to json_format,
 field by field; so is a closed enum holding an unknown number (json_format
 raises for it). Keys come in field declaration order, not json_format's
@@ -85,7 +86,7 @@ def _compile(descriptor: Any) -> Printer:
     Field names are protobuf identifiers and keys are embedded with repr(), so
     the source holds nothing that did not come from the descriptor pool.
     """
-    names: dict[str, Any] = {"_map_key": _map_key}
+    names: dict[str, Any] = {}
     lines = ["def render(m):", "    o = {}"]
     for index, field in enumerate(descriptor.fields):
         attr = _attribute(field.name)
@@ -133,12 +134,6 @@ def _map_key_expression(key_field: Any) -> str:
     if key_field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
         return "('true' if k else 'false')"
     return "str(k)"
-
-
-def _map_key(key: Any) -> str:
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    return str(key)
 
 
 def _converter(field: Any) -> _Convert:
