@@ -73,7 +73,7 @@ def generate(out: Path) -> None:
         if directory != out:
             (directory / "__init__.py").touch()
     (out / "shop" / "py.typed").touch()
-    print(f"generated {len(files)} protos into {out.relative_to(ROOT)}/")
+    print(f"generated {len(files)} protos into {out}/")
 
 
 def main() -> None:

@@ -62,7 +62,6 @@ def order_message(record: OrderRecord) -> pb.Order:
         ],
         total=money(record.total_minor),
         status=_STATUS[record.status],
-        reservation=f"reservations/{record.reservation_id}",
         create_time=to_timestamp(record.create_time),
         update_time=to_timestamp(record.update_time),
     )

@@ -1,4 +1,4 @@
-"""The contracts: buf lint, and an HTTP rule on every RPC."""
+"""The contracts: buf lint, an access rule on every RPC, an HTTP rule on every public one."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from google.api import annotations_pb2
 
+from mesh.access import check_services, rule_of
+from shop.api.v1 import access_pb2
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.orders.v1 import orders_pb2
@@ -28,9 +30,32 @@ def test_buf_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("module", [catalog_pb2, inventory_pb2, orders_pb2])
-def test_every_rpc_has_an_http_rule(module: object) -> None:
+MODULES = [catalog_pb2, inventory_pb2, orders_pb2]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_rpc_declares_its_access(module: object) -> None:
+    services = list(module.DESCRIPTOR.services_by_name.values())  # type: ignore[attr-defined]
+    check_services(services)
+    for service in services:
+        for method in service.methods:
+            assert method.GetOptions().HasExtension(access_pb2.access), (
+                f"{method.full_name} does not say who may call it (shop.api.v1.access)"
+            )
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_public_rpcs_have_an_http_rule_and_internal_ones_none(module: object) -> None:
     for service in module.DESCRIPTOR.services_by_name.values():  # type: ignore[attr-defined]
         for method in service.methods:
             rule = method.GetOptions().Extensions[annotations_pb2.http]
-            assert rule.WhichOneof("pattern"), f"{method.full_name} has no google.api.http rule"
+            if rule_of(method).public:
+                assert rule.WhichOneof("pattern"), f"{method.full_name} has no google.api.http rule"
+            else:
+                assert rule.WhichOneof("pattern") is None, f"{method.full_name} is internal"
+
+
+def test_reservations_are_internal() -> None:
+    service = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
+    for name in ("ReserveStock", "ReleaseReservation", "CommitReservation"):
+        assert not rule_of(service.methods_by_name[name]).public
