@@ -16,7 +16,7 @@ import uvicorn
 from gateway.discovery import mesh_app
 from gateway.drain import DrainOnSigterm
 from gateway.http import GatewayHttpProtocol
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 
 __all__ = ["build", "main", "uvicorn_options"]
 
@@ -96,7 +96,13 @@ def uvicorn_options(current: Settings) -> dict[str, Any]:
 
 
 def main() -> None:
-    uvicorn.run("gateway.__main__:build", factory=True, **uvicorn_options(settings()))
+    try:
+        current = settings()
+    except SettingsError as exc:
+        # Like the services: one line naming the variable, exit 2, no traceback.
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    uvicorn.run("gateway.__main__:build", factory=True, **uvicorn_options(current))
 
 
 if __name__ == "__main__":

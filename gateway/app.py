@@ -24,12 +24,15 @@ from gateway.asgi import Receive, Scope, Send, read_body, respond
 from gateway.channels import ChannelProvider, LocalChannelProvider
 from gateway.endpoint import Endpoint
 from gateway.errors import GatewayError, http_status_of, status_body, status_from_rpc_error
+from gateway.guard import Guard
 from gateway.headers import metadata_headers, read_headers
-from gateway.openapi import build_openapi
+from gateway.openapi import OAuthUrls, build_openapi
 from gateway.routes import Router
 from gateway.rules import bindings_for, import_generated, resolve_services
 from gateway.settings import Settings
 from gateway.streaming import stream_response
+from mesh.access import check_services
+from mesh.principal import to_metadata
 
 __all__ = ["Gateway", "create_app"]
 
@@ -47,6 +50,7 @@ class Gateway:
         openapi: dict[str, Any],
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         access_log: AccessLog | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.router = router
         self.channels = channels
@@ -56,6 +60,7 @@ class Gateway:
         self.draining = False
         self._on_shutdown = on_shutdown or []
         self.access_log = access_log
+        self.guard = guard or Guard(settings)
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self)
 
@@ -70,10 +75,12 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await self.guard.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # /readyz turns 503 first so a load balancer stops sending work.
                 self.draining = True
+                await self.guard.stop()
                 for hook in self._on_shutdown:
                     await hook()
                 if self.access_log is not None:
@@ -95,7 +102,9 @@ class Gateway:
                 status = await self._ops.handle(method, path, send)
                 return
             info = read_headers(
-                scope["headers"], self._forward, self.settings.default_timeout,
+                scope["headers"],
+                self._forward,
+                self.settings.default_timeout,
                 self.settings.max_timeout,
             )
             request_id = info.request_id
@@ -105,6 +114,10 @@ class Gateway:
                 raise _no_route(method, path, allowed)
             endpoint = match.route
             rpc = endpoint.rpc
+            principal = await self.guard.admit(
+                endpoint.rule, info.authorization, scope.get("client"), info.forwarded_for
+            )
+            info.metadata.extend(to_metadata(principal))
             transcoder = endpoint.transcoder
             body = b""
             if transcoder.body:
@@ -125,8 +138,9 @@ class Gateway:
             except grpc.aio.AioRpcError as error:
                 status = await self._rpc_error(send, error, headers)
                 return
-            headers.extend(metadata_headers(await call.initial_metadata(),
-                                            await call.trailing_metadata()))
+            headers.extend(
+                metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
+            )
             status = 200
             await respond(send, 200, transcoder.render(response), headers)
         except GatewayError as error:
@@ -142,8 +156,9 @@ class Gateway:
             await respond(send, 500, body, [])
         finally:
             if self.access_log is not None:
-                self.access_log.write(method, path, status, rpc, request_id,
-                                      (time.perf_counter() - started) * 1000)
+                self.access_log.write(
+                    method, path, status, rpc, request_id, (time.perf_counter() - started) * 1000
+                )
 
     async def _rpc_error(
         self, send: Send, error: grpc.aio.AioRpcError, headers: list[tuple[bytes, bytes]]
@@ -199,9 +214,14 @@ def create_app(
     if generated_package:
         import_generated(generated_package)
     descriptors = resolve_services(services)
+    check_services(descriptors)
     bindings = bindings_for(descriptors)
     router: Router[Endpoint] = Router(Endpoint(b) for b in bindings)
-    openapi = build_openapi(bindings, descriptors)
+    oauth = None
+    if settings.oauth_token_url and settings.oauth_authorize_url:
+        prefix = settings.jwt.scope_prefix if settings.jwt is not None else ""
+        oauth = OAuthUrls(settings.oauth_authorize_url, settings.oauth_token_url, prefix)
+    openapi = build_openapi(bindings, descriptors, oauth=oauth)
     log.info("gateway: %d routes for %s", len(router), ", ".join(sorted(services)))
     access_log = AccessLog() if settings.access_log else None
     return Gateway(router, channels, settings, openapi, on_shutdown, access_log)

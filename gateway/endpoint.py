@@ -9,6 +9,7 @@ import grpc
 from gateway.rules import Binding
 from gateway.templates import Template
 from gateway.transcode import Transcoder
+from mesh.access import rule_of
 
 __all__ = ["Endpoint"]
 
@@ -28,6 +29,7 @@ class Endpoint:
         "grpc_path",
         "http_method",
         "rpc",
+        "rule",
         "template",
         "transcoder",
     )
@@ -38,6 +40,7 @@ class Endpoint:
         self.http_method = binding.http_method
         self.template: Template = binding.template
         self.rpc = binding.rpc
+        self.rule = rule_of(binding.method)
         self.grpc_path = f"/{binding.method.containing_service.full_name}/{binding.method.name}"
         self.transcoder = Transcoder(binding)
         # The last channel seen, checked by identity first (the common case), then the

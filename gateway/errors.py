@@ -47,6 +47,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 }
 _BY_NUMBER: dict[int, int] = {code.value[0]: http for code, http in HTTP_STATUS.items()}
 _DETAILS_KEY = "grpc-status-details-bin"
+DOMAIN = "gateway.shop"
 
 
 def http_status_of(code: int) -> int:
@@ -58,7 +59,8 @@ class GatewayError(Exception):
     """A request the gateway refuses before (or instead of) calling a backend.
 
     ``violations`` become a ``google.rpc.BadRequest`` detail, one
-    ``FieldViolation`` per ``(field, description)``.
+    ``FieldViolation`` per ``(field, description)``; ``reason`` an
+    ``ErrorInfo`` detail in the gateway's domain.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class GatewayError(Exception):
         code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT,
         violations: Sequence[tuple[str, str]] = (),
         headers: Sequence[tuple[bytes, bytes]] = (),
+        reason: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -76,6 +79,7 @@ class GatewayError(Exception):
         self.code = code
         self.violations = tuple(violations)
         self.headers = tuple(headers)
+        self.reason = reason
 
     def status(self) -> dict[str, Any]:
         details: list[any_pb2.Any] = []
@@ -88,6 +92,10 @@ class GatewayError(Exception):
             )
             packed = any_pb2.Any()
             packed.Pack(bad)
+            details.append(packed)
+        if self.reason:
+            packed = any_pb2.Any()
+            packed.Pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN))
             details.append(packed)
         return status_dict(self.code.value[0], self.message, details)
 

@@ -128,9 +128,7 @@ def _is_repeated(field: Any) -> bool:
 
 
 def _is_map(field: Any) -> bool:
-    return bool(
-        field.message_type is not None and field.message_type.GetOptions().map_entry
-    )
+    return bool(field.message_type is not None and field.message_type.GetOptions().map_entry)
 
 
 def find_field(message: Descriptor, name: str) -> FieldDescriptor | None:

@@ -9,16 +9,21 @@ from random import getrandbits
 from typing import Any
 
 from gateway.errors import GatewayError
+from mesh.principal import RESERVED_PREFIX
 
 __all__ = ["RequestHeaders", "metadata_headers", "parse_grpc_timeout", "read_headers"]
 
 _PREFIX = b"grpc-metadata-"
+# The mesh's own metadata (the verified principal) is never taken from outside.
+_RESERVED = RESERVED_PREFIX.encode()
 _KEY = re.compile(r"^[0-9a-z_.-]+\Z")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}\Z")
 _TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])\Z")
 _UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-# Always forwarded: identity and W3C trace context.
-_ALWAYS = frozenset({b"authorization", b"traceparent", b"tracestate"})
+# Always forwarded: W3C trace context. The bearer token is not: the gateway verifies
+# it and passes the principal on, so no service ever holds a caller's token.
+_ALWAYS = frozenset({b"traceparent", b"tracestate"})
+_NEVER = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
 
 
 @dataclass(slots=True)
@@ -28,6 +33,8 @@ class RequestHeaders:
     timeout: float
     event_stream: bool
     content_length: int | None
+    authorization: list[bytes]
+    forwarded_for: list[bytes]
 
 
 def parse_grpc_timeout(raw: str) -> float:
@@ -52,11 +59,20 @@ def read_headers(
     timeout = default_timeout
     event_stream = False
     length: int | None = None
+    authorization: list[bytes] = []
+    forwarded_for: list[bytes] = []
     for name, value in headers:
         if name.startswith(_PREFIX):
             key = name[len(_PREFIX) :].decode("latin-1")
-            metadata.append((key, _metadata_value(key, value, name)))
-        elif name in _ALWAYS or name in forward:
+            if not key.startswith(RESERVED_PREFIX):
+                metadata.append((key, _metadata_value(key, value, name)))
+        elif name == b"authorization":
+            authorization.append(value)
+        elif name == b"x-forwarded-for":
+            forwarded_for.append(value)
+        elif (name in _ALWAYS or name in forward) and not (
+            name.startswith(_RESERVED) or name in _NEVER
+        ):
             key = name.decode("latin-1")
             metadata.append((key, _metadata_value(key, value, name)))
         elif name == b"x-request-id":
@@ -78,7 +94,15 @@ def read_headers(
         # unique, not secret (random reseeds itself in forked workers).
         request_id = f"{getrandbits(128):032x}"
     metadata.append(("x-request-id", request_id))
-    return RequestHeaders(metadata, request_id, min(timeout, max_timeout), event_stream, length)
+    return RequestHeaders(
+        metadata,
+        request_id,
+        min(timeout, max_timeout),
+        event_stream,
+        length,
+        authorization,
+        forwarded_for,
+    )
 
 
 def _metadata_value(key: str, value: bytes, header: bytes) -> str | bytes:

@@ -11,6 +11,7 @@ their JSON forms).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
@@ -18,6 +19,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from gateway.fields import STRING_WKTS, WRAPPERS, _is_map, _is_repeated
 from gateway.rules import Binding
 from gateway.templates import SegmentKind, Template
+from mesh.access import Rule, declared_scopes, rule_of
 
 __all__ = ["build_openapi", "openapi_path"]
 
@@ -61,8 +63,11 @@ def openapi_path(template: Template) -> tuple[str, list[tuple[str, str]]]:
     params: list[tuple[str, str]] = []
     for variable in template.variables:
         end = variable.end if variable.end is not None else len(template.segments)
-        wild = [i for i in range(variable.start, end)
-                if template.segments[i].kind is not SegmentKind.LITERAL]
+        wild = [
+            i
+            for i in range(variable.start, end)
+            if template.segments[i].kind is not SegmentKind.LITERAL
+        ]
         pattern = "/".join(str(s) for s in variable.segments)
         for n, index in enumerate(wild, 1):
             # Dots in parameter names trip up tools that read them as
@@ -148,15 +153,21 @@ def _query_params(
             sub: Any = field.message_type
             leaf = sub is None or sub.full_name in STRING_WKTS or sub.full_name in WRAPPERS
             if leaf:
-                out.append({
-                    "name": ".".join(path),
-                    "in": "query",
-                    "required": False,
-                    "schema": schemas.field(field),
-                    **({"explode": True} if _is_repeated(field) else {}),
-                })
-            elif (not _is_repeated(field) and sub.full_name not in seen
-                  and len(path) < _QUERY_DEPTH and sub.full_name not in _WKT_SCHEMAS):
+                out.append(
+                    {
+                        "name": ".".join(path),
+                        "in": "query",
+                        "required": False,
+                        "schema": schemas.field(field),
+                        **({"explode": True} if _is_repeated(field) else {}),
+                    }
+                )
+            elif (
+                not _is_repeated(field)
+                and sub.full_name not in seen
+                and len(path) < _QUERY_DEPTH
+                and sub.full_name not in _WKT_SCHEMAS
+            ):
                 visit(sub, path, (*seen, sub.full_name))
 
     visit(message, (), (message.full_name,))
@@ -183,8 +194,12 @@ def build_openapi(
     *,
     title: str = "Shop mesh REST API",
     version: str = "v1",
+    oauth: OAuthUrls | None = None,
 ) -> dict[str, Any]:
+    """``oauth``: the issuer's endpoints, for an OAuth2 security scheme beside bearer."""
     schemas = _Schemas()
+    scopes = declared_scopes(services.values())
+    schemes = _security_schemes(scopes, oauth)
     error = {
         "description": "Error: a google.rpc.Status",
         "content": {"application/json": {"schema": {"$ref": _REF + STATUS}}},
@@ -193,13 +208,19 @@ def build_openapi(
     counts: dict[str, int] = {}
     for binding in bindings:
         method = binding.method
+        rule = rule_of(method)
         path, path_params = openapi_path(binding.template)
         base = f"{method.containing_service.name}_{method.name}"
         counts[base] = counts.get(base, 0) + 1
         op_id = base if counts[base] == 1 else f"{base}_{counts[base]}"
         parameters: list[dict[str, Any]] = [
-            {"name": n, "in": "path", "required": True, "description": d,
-             "schema": {"type": "string", "pattern": "^[^/]+$"}}
+            {
+                "name": n,
+                "in": "path",
+                "required": True,
+                "description": d,
+                "schema": {"type": "string", "pattern": "^[^/]+$"},
+            }
             for n, d in path_params
         ]
         if binding.body != "*":
@@ -211,12 +232,17 @@ def build_openapi(
             "summary": f"{method.full_name}",
             "tags": [method.containing_service.full_name],
             "parameters": parameters,
-            "responses": {"200": _success(schemas, binding), "400": error, "default": error},
+            "responses": {
+                "200": _success(schemas, binding),
+                "400": error,
+                **({} if rule.allow_anonymous else {"401": error, "403": error}),
+                "429": error,
+                "default": error,
+            },
+            "security": _security(rule, oauth),
         }
         if binding.body:
-            field = (
-                method.input_type.fields_by_name[binding.body] if binding.body != "*" else None
-            )
+            field = method.input_type.fields_by_name[binding.body] if binding.body != "*" else None
             schema = schemas.message(method.input_type) if field is None else schemas.field(field)
             operation["requestBody"] = {
                 "required": False,
@@ -239,8 +265,55 @@ def build_openapi(
             + ", ".join(s.full_name for s in services.values()),
         },
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.components.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": schemes,
+        },
     }
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthUrls:
+    authorize: str
+    token: str
+    scope_prefix: str = ""
+
+
+def _security_schemes(scopes: Mapping[str, str], oauth: OAuthUrls | None) -> dict[str, Any]:
+    listed = "; ".join(f"`{n}`: {d}" for n, d in sorted(scopes.items()))
+    schemes: dict[str, Any] = {
+        "bearer": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "A JWT from the shop's issuer; its `scope` claim holds the scopes "
+            f"an operation lists. Scopes: {listed}",
+        }
+    }
+    if oauth is not None:
+        named = {oauth.scope_prefix + n: d for n, d in sorted(scopes.items())}
+        schemes["oauth2"] = {
+            "type": "oauth2",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": oauth.authorize,
+                    "tokenUrl": oauth.token,
+                    "scopes": named,
+                },
+                "clientCredentials": {"tokenUrl": oauth.token, "scopes": named},
+            },
+        }
+    return schemes
+
+
+def _security(rule: Rule, oauth: OAuthUrls | None) -> list[dict[str, list[str]]]:
+    needed = sorted(rule.scopes)
+    requirement: list[dict[str, list[str]]] = [{"bearer": needed}]
+    if oauth is not None:
+        # The OAuth2 names are what a client asks the issuer for (Cognito: "shop/...").
+        requirement.append({"oauth2": [oauth.scope_prefix + s for s in needed]})
+    # Anonymous callers are welcome ({}); a token, when sent, is still checked.
+    return [{}, *requirement] if rule.allow_anonymous else requirement
 
 
 def _success(schemas: _Schemas, binding: Binding) -> dict[str, Any]:
@@ -257,7 +330,9 @@ def _success(schemas: _Schemas, binding: Binding) -> dict[str, Any]:
         return {
             "description": "A stream: one JSON object per line (NDJSON), or SSE events "
             "when the request accepts text/event-stream",
-            "content": {"application/x-ndjson": {"schema": line},
-                        "text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "application/x-ndjson": {"schema": line},
+                "text/event-stream": {"schema": {"type": "string"}},
+            },
         }
     return {"description": "OK", "content": {"application/json": {"schema": schema}}}

@@ -15,6 +15,7 @@ from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
 
 from gateway.templates import Template, parse_template
+from mesh.access import rule_of
 
 __all__ = ["Binding", "RuleError", "bindings_for", "import_generated", "resolve_services"]
 
@@ -69,6 +70,8 @@ def bindings_for(services: Mapping[str, ServiceDescriptor]) -> list[Binding]:
             options = method.GetOptions()
             if not options.HasExtension(annotations_pb2.http):
                 continue  # not exposed over REST: gRPC clients still reach it
+            if not rule_of(method).public:
+                continue  # internal: only the mesh calls it, whatever its annotations say
             rule = options.Extensions[annotations_pb2.http]
             out.extend(_expand(backend, method, rule, top=True))
     return out

@@ -17,6 +17,19 @@ container.
 | MESH_GATEWAY_GRACE_SECONDS | MESH_SHUTDOWN_GRACE_SECONDS, else 20 | then in-flight requests get this long |
 | MESH_GATEWAY_ACCESS_LOG | true | one JSON line per request on stdout |
 | MESH_GATEWAY_LOG_LEVEL | info | gateway log level |
+| MESH_GATEWAY_AUTH | jwt | `jwt`: bearer tokens verified against the issuer's JWKS; `none`: no token is accepted, only anonymous routes answer |
+| MESH_GATEWAY_JWT_ISSUER | (required with jwt) | the `iss` tokens must carry |
+| MESH_GATEWAY_JWKS_URL | (required with jwt) | http(s) URL of the issuer's JSON Web Key Set |
+| MESH_GATEWAY_JWT_AUDIENCE | (required with jwt) | the `aud` tokens must carry (or `client_id`, for Cognito access tokens) |
+| MESH_GATEWAY_JWT_ALGORITHMS | RS256,ES256 | allowed signature algorithms (asymmetric only) |
+| MESH_GATEWAY_JWT_LEEWAY_SECONDS | 30 | clock skew allowed on `exp` and `nbf` (0-300) |
+| MESH_GATEWAY_JWT_SCOPE_PREFIX | (empty) | stripped from scopes (Cognito writes `shop/orders.read`) |
+| MESH_GATEWAY_JWKS_REFRESH_SECONDS | 300 | background refresh of the key set |
+| MESH_GATEWAY_JWKS_MIN_REFETCH_SECONDS | 30 | at most one fetch this often for an unknown `kid` |
+| MESH_GATEWAY_OAUTH_AUTHORIZE_URL, MESH_GATEWAY_OAUTH_TOKEN_URL | (empty) | the issuer's OAuth2 endpoints, shown in the OpenAPI document |
+| MESH_GATEWAY_RATE_LIMIT_RPS | 50 | sustained requests per second per client (subject, else address); 0: off |
+| MESH_GATEWAY_RATE_LIMIT_BURST | 100 | requests a client may send at once |
+| MESH_GATEWAY_TRUSTED_PROXIES | 0 | proxies in front that append X-Forwarded-For (1 behind API Gateway) |
 """
 
 from __future__ import annotations
@@ -24,7 +37,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from gateway.auth import ASYMMETRIC, JwtSettings
 
 __all__ = ["API_GATEWAY_LIMIT_SECONDS", "Settings", "SettingsError"]
 
@@ -55,6 +71,13 @@ class Settings:
     grace_seconds: float = 20.0
     access_log: bool = True
     log_level: str = "info"
+    # None: no token is accepted (only anonymous routes answer), never "everyone is admin".
+    jwt: JwtSettings | None = None
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    rate_limit_rps: float = 50.0
+    rate_limit_burst: int = 100
+    trusted_proxies: int = 0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -82,32 +105,26 @@ class Settings:
             )
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise SettingsError(f"{PREFIX}LOG_LEVEL: debug, info, warning or error")
+        if not 0 <= self.rate_limit_rps <= 1e6:
+            raise SettingsError(f"{PREFIX}RATE_LIMIT_RPS: must be 0 (off) to 1000000")
+        if not 1 <= self.rate_limit_burst <= 1_000_000:
+            raise SettingsError(f"{PREFIX}RATE_LIMIT_BURST: must be 1 to 1000000")
+        if not 0 <= self.trusted_proxies <= 10:
+            raise SettingsError(f"{PREFIX}TRUSTED_PROXIES: must be 0 to 10")
+        if self.jwt is not None:
+            _check_jwt(self.jwt)
+        for header in self.forward_headers:
+            if header.startswith("x-mesh-") or header in ("authorization", "cookie"):
+                raise SettingsError(
+                    f"{PREFIX}FORWARD_HEADERS: {header!r} is never forwarded "
+                    "(credentials stay at the gateway; x-mesh-* is the mesh's own)"
+                )
 
     @classmethod
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, default_port: int = 8080
     ) -> Settings:
-        env = os.environ if environ is None else environ
-
-        def get(
-            name: str,
-            cast: Callable[[str], T],
-            default: T,
-            *,
-            generic: bool = False,
-            fallback: str | None = None,
-        ) -> T:
-            variable = PREFIX + name
-            raw = env.get(variable)
-            if (raw is None or raw == "") and (generic or fallback):
-                variable = fallback or GENERIC_PREFIX + name
-                raw = env.get(variable)
-            if raw is None or raw == "":
-                return default
-            try:
-                return cast(raw)
-            except ValueError:
-                raise SettingsError(f"{variable}: cannot read {raw!r}") from None
+        get = _Reader(os.environ if environ is None else environ).get
 
         return cls(
             host=get("HOST", str, cls.host, generic=True),
@@ -124,7 +141,106 @@ class Settings:
             ),
             access_log=get("ACCESS_LOG", _boolean, cls.access_log),
             log_level=get("LOG_LEVEL", str.lower, cls.log_level),
+            jwt=_jwt_from_env(get),
+            oauth_authorize_url=get("OAUTH_AUTHORIZE_URL", _url, ""),
+            oauth_token_url=get("OAUTH_TOKEN_URL", _url, ""),
+            rate_limit_rps=get("RATE_LIMIT_RPS", float, cls.rate_limit_rps),
+            rate_limit_burst=get("RATE_LIMIT_BURST", int, cls.rate_limit_burst),
+            trusted_proxies=get("TRUSTED_PROXIES", int, cls.trusted_proxies),
         )
+
+
+class _Reader:
+    """Reads ``MESH_GATEWAY_<name>``, casts it, and names the variable in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def get(
+        self,
+        name: str,
+        cast: Callable[[str], T],
+        default: T,
+        *,
+        generic: bool = False,
+        fallback: str | None = None,
+    ) -> T:
+        variable = PREFIX + name
+        raw = self.env.get(variable)
+        if (raw is None or raw == "") and (generic or fallback):
+            variable = fallback or GENERIC_PREFIX + name
+            raw = self.env.get(variable)
+        if raw is None or raw == "":
+            return default
+        try:
+            return cast(raw)
+        except ValueError:
+            raise SettingsError(f"{variable}: cannot read {raw!r}") from None
+
+
+def _jwt_from_env(get: Callable[..., Any]) -> JwtSettings | None:
+    mode = get("AUTH", str.lower, "jwt").strip()
+    if mode == "none":
+        return None
+    if mode != "jwt":
+        raise SettingsError(f"{PREFIX}AUTH: jwt or none, got {mode!r}")
+    required = {}
+    for name in ("JWT_ISSUER", "JWKS_URL", "JWT_AUDIENCE"):
+        value = get(name, str.strip, "")
+        if not value:
+            raise SettingsError(
+                f"{PREFIX}{name} is required when {PREFIX}AUTH=jwt (the default); "
+                f"set it, or {PREFIX}AUTH=none to serve anonymous routes only"
+            )
+        required[name] = value
+    defaults = JwtSettings("", "", "")
+    return JwtSettings(
+        issuer=required["JWT_ISSUER"],
+        jwks_url=_url_or_fail(PREFIX + "JWKS_URL", required["JWKS_URL"]),
+        audience=required["JWT_AUDIENCE"],
+        algorithms=get("JWT_ALGORITHMS", _algorithms, defaults.algorithms),
+        leeway=get("JWT_LEEWAY_SECONDS", float, defaults.leeway),
+        scope_prefix=get("JWT_SCOPE_PREFIX", str, ""),
+        jwks_refresh=get("JWKS_REFRESH_SECONDS", float, defaults.jwks_refresh),
+        jwks_min_refetch=get("JWKS_MIN_REFETCH_SECONDS", float, defaults.jwks_min_refetch),
+    )
+
+
+def _check_jwt(jwt: JwtSettings) -> None:
+    if not 0 <= jwt.leeway <= 300:
+        raise SettingsError(f"{PREFIX}JWT_LEEWAY_SECONDS: must be 0 to 300")
+    if not 10 <= jwt.jwks_refresh <= 86400:
+        raise SettingsError(f"{PREFIX}JWKS_REFRESH_SECONDS: must be 10 to 86400")
+    if not 1 <= jwt.jwks_min_refetch <= jwt.jwks_refresh:
+        raise SettingsError(
+            f"{PREFIX}JWKS_MIN_REFETCH_SECONDS: must be 1 to {PREFIX}JWKS_REFRESH_SECONDS"
+        )
+    if not jwt.algorithms or not set(jwt.algorithms) <= ASYMMETRIC:
+        raise SettingsError(
+            f"{PREFIX}JWT_ALGORITHMS: asymmetric algorithms only ({', '.join(sorted(ASYMMETRIC))})"
+        )
+
+
+def _algorithms(raw: str) -> tuple[str, ...]:
+    names = tuple(a.strip() for a in raw.split(",") if a.strip())
+    if not names or not set(names) <= ASYMMETRIC:
+        # "none" and HMAC would let a forger or a holder of the public key sign.
+        raise ValueError(raw)
+    return names
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(raw)
+    return raw
+
+
+def _url_or_fail(variable: str, raw: str) -> str:
+    try:
+        return _url(raw)
+    except ValueError:
+        raise SettingsError(f"{variable}: must be an http(s) URL, got {raw!r}") from None
 
 
 def _port(raw: str) -> int:

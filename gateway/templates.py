@@ -104,9 +104,11 @@ def parse_template(source: str) -> Template:
                 raise TemplateError(f"{source!r}: bad field path {field!r}")
             if any(v.field_path == path for v in variables):
                 raise TemplateError(f"{source!r}: field {field!r} bound twice")
-            inner_segments = [_segment(p, source) for p in inner.split("/")] if inner else [
-                Segment(SegmentKind.STAR)
-            ]
+            inner_segments = (
+                [_segment(p, source) for p in inner.split("/")]
+                if inner
+                else [Segment(SegmentKind.STAR)]
+            )
             start = len(segments)
             segments.extend(inner_segments)
             has_tail = inner_segments[-1].kind is SegmentKind.DOUBLE_STAR

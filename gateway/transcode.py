@@ -74,9 +74,7 @@ class Transcoder:
         self._body_field_is_message = False
         if self.body not in ("", "*"):
             field = method.input_type.fields_by_name[self.body]
-            self._body_field_is_message = field.message_type is not None and not _is_repeated(
-                field
-            )
+            self._body_field_is_message = field.message_type is not None and not _is_repeated(field)
         self._render = self._renderer()
         # The body parser is planned now, not on the first request.
         if self.body == "*" or (self.body and not self._body_field_is_message):

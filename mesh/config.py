@@ -23,7 +23,9 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_LOG_LEVEL``                        DEBUG, INFO, WARNING, ERROR (default INFO)
 ``MESH_ACCESS_LOG``                       one JSON line per call (default true)
 ``MESH_WATCH_POLL_SECONDS``               how often streams re-read state written elsewhere (default 1)
-``MESH_PAGE_TOKEN_KEY``                   key that signs page tokens (default: derived from the service name)
+``MESH_PAGE_TOKEN_KEY``                   key that signs page tokens, at least 32 characters; required
+                                          outside local runs (Secrets Manager on AWS); locally one is
+                                          generated into ``<data dir>/page-token.key``
 ``MESH_REGISTRY``                         ``local`` (default: a shared file), ``cloudmap`` or ``static``
 ``MESH_REGISTRY_FILE``                    the local registry file (default ``<data dir>/registry.json``)
 ``MESH_CLOUDMAP_NAMESPACE``               the Cloud Map namespace (required for ``cloudmap``)
@@ -46,12 +48,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
+from mesh.localkeys import load_or_create
 from mesh.topology import ServiceSpec, Topology, load_topology
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -220,6 +224,28 @@ def _database_url(env: _Env, spec: ServiceSpec, data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / (spec.name + '.db')}"
 
 
+MIN_PAGE_TOKEN_KEY = 32
+
+
+def _page_token_key(env: _Env, spec: ServiceSpec, registry: str, data_dir: Path) -> bytes:
+    key = env.raw("MESH_PAGE_TOKEN_KEY")
+    if key is not None:
+        if len(key) < MIN_PAGE_TOKEN_KEY:
+            raise ConfigError(
+                f"MESH_PAGE_TOKEN_KEY is too short: at least {MIN_PAGE_TOKEN_KEY} characters"
+            )
+        return key.encode()
+    if not spec.store:
+        return b""  # lists nothing, so signs no page tokens (the gateway)
+    if registry != "local":
+        # A guessable default would let anyone forge page tokens on a real deployment.
+        raise ConfigError(
+            "MESH_PAGE_TOKEN_KEY is required outside local runs (MESH_REGISTRY=local)"
+        )
+    # Every replica of every service on this machine shares one generated key.
+    return load_or_create(data_dir / "page-token.key", lambda: secrets.token_bytes(32))
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -255,7 +281,7 @@ def load_settings(
         log_level=env.get("MESH_LOG_LEVEL", "INFO", _log_level),
         access_log=env.get("MESH_ACCESS_LOG", True, _bool),
         watch_poll=env.get("MESH_WATCH_POLL_SECONDS", 1.0, _positive_float),
-        page_token_key=env.get("MESH_PAGE_TOKEN_KEY", f"shop-{service}", str).encode(),
+        page_token_key=_page_token_key(env, spec, registry, data_dir),
         registry=registry,
         registry_file=Path(env.get("MESH_REGISTRY_FILE", str(data_dir / "registry.json"), str)),
         cloudmap_namespace=namespace,

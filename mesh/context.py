@@ -11,11 +11,15 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Protocol
 
-__all__ = ["CallInfo", "call_var", "current_request_id", "remaining"]
+from mesh.principal import ANONYMOUS, INTERNAL, Principal, PrincipalError
+
+__all__ = ["CallInfo", "call_var", "current_principal", "current_request_id", "remaining"]
 
 
 class CallInfo(Protocol):
     request_id: str
+    # A PrincipalError never reaches a servicer: the call is refused before.
+    principal: Principal | PrincipalError
 
     def time_remaining(self) -> float | None: ...
 
@@ -26,6 +30,16 @@ call_var: ContextVar[CallInfo | None] = ContextVar("mesh_call", default=None)
 def current_request_id() -> str | None:
     call = call_var.get()
     return call.request_id if call is not None else None
+
+
+def current_principal() -> Principal:
+    """Who the current call is for; :data:`~mesh.principal.INTERNAL` outside a call."""
+    call = call_var.get()
+    if call is None:
+        return INTERNAL
+    if isinstance(call.principal, PrincipalError):
+        return ANONYMOUS  # never reached (refused first); and never more than anonymous
+    return call.principal
 
 
 def remaining(default: float) -> float:

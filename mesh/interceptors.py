@@ -1,8 +1,15 @@
-"""Around every call of a service: error mapping, request context, access log.
+"""Around every call of a service: who may call, error mapping, request context, access log.
 
 One wrapper per method handler, built once when the servicer is added, so the
 per-call cost is two context-variable sets, a clock read and (when on) one
 access-log line.
+
+Access: the method's rule comes from its contract (:mod:`mesh.access`). A call
+that carries a principal came from outside through the gateway and must pass
+the rule again here (an internal method refuses it; scopes are checked); a call
+without one is a peer's. ``trust`` decides whose principal metadata is
+believed: by default any caller that can reach the port (the network is the
+boundary), with mutual TLS the gateway's certificate.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from grpc import aio
 
+from mesh.access import Rule, rule_for_path
 from mesh.accesslog import AccessLog
 from mesh.context import call_var
-from mesh.errors import MeshError, to_status
+from mesh.errors import MeshError, PermissionDenied, Unauthenticated, to_status
+from mesh.principal import INTERNAL, PRINCIPAL_KEY, SCOPES_KEY, Principal, PrincipalError, parse
 
 __all__ = ["REQUEST_ID_HEADER", "MeshInterceptor"]
 
@@ -37,25 +46,39 @@ _ids = itertools.count(1)
 _ID_PREFIX = os.urandom(6).hex()
 
 
-def _request_id(context: aio.ServicerContext[Any, Any]) -> str:
-    for key, value in context.invocation_metadata() or ():
-        # A client's id is kept only if it is plainly printable (it goes into logs).
-        if key == REQUEST_ID_HEADER and isinstance(value, str) and _SAFE_ID.match(value):
-            return value
-    return f"{_ID_PREFIX}{next(_ids):010x}"
-
-
 class _Call:
     """Bookkeeping for one call: the context variable in, the access-log line out."""
 
-    __slots__ = ("code", "context", "method", "request_id", "start", "token")
+    __slots__ = ("code", "context", "method", "principal", "request_id", "start", "token")
 
     def __init__(self, method: str, context: aio.ServicerContext[Any, Any]) -> None:
         self.method = method
         self.context = context
         self.start = time.perf_counter()
-        self.request_id = _request_id(context)
         self.code = "OK"
+        request_id = ""
+        identity: str | bytes | None = None
+        scopes: str | bytes = ""
+        # One pass over the metadata for everything the mesh reads from it.
+        for key, value in context.invocation_metadata() or ():
+            if key == REQUEST_ID_HEADER:
+                # A client's id is kept only if it is plainly printable (it goes into logs).
+                if isinstance(value, str) and _SAFE_ID.match(value):
+                    request_id = value
+            elif key == PRINCIPAL_KEY:
+                identity = value if identity is None else b""  # twice: refused below
+            elif key == SCOPES_KEY:
+                scopes = value
+        self.request_id = request_id or f"{_ID_PREFIX}{next(_ids):010x}"
+        self.principal: Principal | PrincipalError = INTERNAL
+        if identity is not None or scopes:
+            if isinstance(identity, str) and isinstance(scopes, str):
+                try:
+                    self.principal = parse(identity, scopes)
+                except PrincipalError as exc:
+                    self.principal = exc
+            else:
+                self.principal = PrincipalError("malformed principal metadata")
         self.token = call_var.set(self)
 
     def time_remaining(self) -> float | None:
@@ -78,19 +101,27 @@ class MeshInterceptor:
     ``grpc.aio.ServerInterceptor`` saves an interceptor coroutine per call.
     """
 
-    def __init__(self, service: str, *, access_log: AccessLog | None = None) -> None:
+    def __init__(
+        self,
+        service: str,
+        *,
+        access_log: AccessLog | None = None,
+        trust: Callable[[aio.ServicerContext[Any, Any]], bool] | None = None,
+    ) -> None:
         self.service = service
         self.domain = f"{service}.shop"
         self.access_log = access_log
+        self.trust = trust
 
     def wrap(self, method: str, handler: _Handler) -> _Handler:
         return self._wrap(method, handler)
 
     def _wrap(self, method: str, handler: _Handler) -> _Handler:
         h: Any = handler
+        rule = rule_for_path(method)
         if h.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, h.unary_unary),
+                self._unary(method, rule, h.unary_unary),
                 request_deserializer=h.request_deserializer,
                 response_serializer=h.response_serializer,
             )
@@ -98,9 +129,9 @@ class MeshInterceptor:
             # Streaming handlers either yield (async generator) or call context.write.
             stream = h.unary_stream
             wrapped = (
-                self._stream(method, stream)
+                self._stream(method, rule, stream)
                 if inspect.isasyncgenfunction(stream)
-                else self._unary(method, stream)
+                else self._unary(method, rule, stream)
             )
             return grpc.unary_stream_rpc_method_handler(
                 wrapped,
@@ -109,10 +140,14 @@ class MeshInterceptor:
             )
         return handler  # client/bidi streaming: not used by the mesh's contracts
 
-    def _unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    def _unary(
+        self, method: str, rule: Rule, behavior: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Any]:
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             call = _Call(method, context)
             try:
+                if call.principal is not INTERNAL:
+                    self._admit(call, rule)
                 return await behavior(request, context)
             except BaseException as exc:
                 await self._fail(call, exc)
@@ -123,13 +158,15 @@ class MeshInterceptor:
         return unary
 
     def _stream(
-        self, method: str, behavior: Callable[..., AsyncIterator[Any]]
+        self, method: str, rule: Rule, behavior: Callable[..., AsyncIterator[Any]]
     ) -> Callable[..., Any]:
         async def stream(
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             call = _Call(method, context)
             try:
+                if call.principal is not INTERNAL:
+                    self._admit(call, rule)
                 async for item in behavior(request, context):
                     yield item
             except BaseException as exc:
@@ -139,6 +176,27 @@ class MeshInterceptor:
                 self._finish(call)
 
         return stream
+
+    def _admit(self, call: _Call, rule: Rule) -> None:
+        """A call on behalf of someone outside: the contract's rule, checked again."""
+        principal = call.principal
+        if isinstance(principal, PrincipalError):
+            raise Unauthenticated(str(principal), reason="PRINCIPAL_MALFORMED")
+        if self.trust is not None and not self.trust(call.context):
+            raise PermissionDenied(
+                "principal metadata from a peer that may not send it",
+                reason="PRINCIPAL_UNTRUSTED",
+            )
+        if not rule.public:
+            raise PermissionDenied("this method is internal to the mesh", reason="INTERNAL_METHOD")
+        if principal.anonymous and not rule.allow_anonymous:
+            raise Unauthenticated("this method needs a signed-in caller", reason="TOKEN_MISSING")
+        if not principal.has_all(rule.scopes):
+            raise PermissionDenied(
+                "the caller lacks a scope this method needs",
+                reason="INSUFFICIENT_SCOPE",
+                metadata={"scopes": " ".join(sorted(rule.scopes - principal.scopes))},
+            )
 
     async def _fail(self, call: _Call, exc: BaseException) -> None:
         call.code = "CANCELLED" if isinstance(exc, asyncio.CancelledError) else "UNKNOWN"

@@ -1,6 +1,15 @@
 """Orders tables. Money is integer minor units; times are microseconds since the epoch."""
 
-from sqlalchemy import BigInteger, Column, ForeignKey, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -8,8 +17,12 @@ orders = Table(
     "orders",
     metadata,
     Column("order_id", String(32), primary_key=True),
-    # The client's idempotency key: a retry finds the order it already made.
-    Column("request_id", String(128), nullable=False, unique=True),
+    # The verified subject who placed it; "" for orders from inside the mesh
+    # and for orders older than ownership (see migration 0002).
+    Column("owner", String(255), nullable=False, server_default=""),
+    # The client's idempotency key, per owner: a retry finds the order it already
+    # made, and one customer's key never reveals or blocks another's order.
+    Column("request_id", String(128), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("reservation_id", String(128), nullable=False),
@@ -17,6 +30,8 @@ orders = Table(
     Column("total_minor", BigInteger, nullable=False),
     Column("create_time", BigInteger, nullable=False, index=True),
     Column("update_time", BigInteger, nullable=False),
+    UniqueConstraint("owner", "request_id", name="uq_orders_owner_request_id"),
+    Index("ix_orders_owner_create_time", "owner", "create_time"),
 )
 
 order_lines = Table(

@@ -21,6 +21,7 @@ from typing import Any
 from grpc import aio
 
 from mesh.clients import Clients
+from mesh.context import current_principal
 from mesh.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -31,6 +32,7 @@ from mesh.errors import (
     Unavailable,
 )
 from mesh.paging import PageTokens, page_size
+from mesh.principal import Principal
 from mesh.timeutil import to_timestamp
 from mesh.validation import ID_PATTERN, Violations, parse_name
 from services.inventory.servicer import validate_lines
@@ -46,7 +48,14 @@ Context = aio.ServicerContext[Any, Any]
 ORDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
 _STATUS = {CONFIRMED: pb.Order.STATUS_CONFIRMED, CANCELLED: pb.Order.STATUS_CANCELLED}
 _FINAL = {CANCELLED}
+# Sees and cancels every customer's orders (declared in orders.proto).
+ADMIN_SCOPE = "orders.admin"
 log = logging.getLogger("orders")
+
+
+def sees_all(principal: Principal) -> bool:
+    """The mesh itself (a peer, an operator on the trusted network) and admins."""
+    return principal.internal or ADMIN_SCOPE in principal.scopes
 
 
 def order_message(record: OrderRecord) -> pb.Order:
@@ -117,7 +126,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         lines = validate_lines(request.lines, v)
         v.check("invalid order")
         print_ = fingerprint(lines)
-        existing = await self.store.by_request_id(request.request_id)
+        owner = current_principal().subject
+        existing = await self.store.by_request_id(owner, request.request_id)
         if existing is not None:
             return pb.CreateOrderResponse(order=order_message(self._same_request(existing, print_)))
 
@@ -142,6 +152,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         priced = tuple(sorted((s, q, prices[s][1]) for s, q in lines))
         record = OrderRecord(
             order_id=uuid.uuid4().hex,
+            owner=owner,
             request_id=request.request_id,
             fingerprint=print_,
             status=CONFIRMED,
@@ -154,7 +165,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             created = await self.store.create(record)
         except DuplicateRequest:
             await self._release(reservation_id)
-            twin = await self.store.by_request_id(request.request_id)
+            twin = await self.store.by_request_id(owner, request.request_id)
             assert twin is not None
             return pb.CreateOrderResponse(order=order_message(self._same_request(twin, print_)))
         except BaseException:
@@ -214,20 +225,37 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         except MeshError:
             log.exception("could not release reservation", extra={"reservation_id": reservation_id})
 
+    async def _visible(self, order_id: str) -> OrderRecord:
+        """The order, if the caller may see it; someone else's is NOT_FOUND, exactly
+        like one that does not exist, so ids reveal nothing."""
+        principal = current_principal()
+        order = await self.store.get(order_id)
+        if sees_all(principal) or (principal.subject and order.owner == principal.subject):
+            return order
+        raise NotFound(
+            f"order {order_id!r} not found",
+            reason="ORDER_NOT_FOUND",
+            metadata={"order_id": order_id},
+        )
+
     async def GetOrder(self, request: pb.GetOrderRequest, context: Context) -> pb.GetOrderResponse:
         order_id = parse_name(request.name, "orders", ORDER_ID)
-        return pb.GetOrderResponse(order=order_message(await self.store.get(order_id)))
+        return pb.GetOrderResponse(order=order_message(await self._visible(order_id)))
 
     async def ListOrders(
         self, request: pb.ListOrdersRequest, context: Context
     ) -> pb.ListOrdersResponse:
         limit = page_size(request.page_size)
-        cursor = self.tokens.decode(request.page_token, "orders", valid=_order_cursor)
+        principal = current_principal()
+        owner = None if sees_all(principal) else principal.subject
+        # A page token is bound to whose list it pages through.
+        query = ["orders", owner]
+        cursor = self.tokens.decode(request.page_token, query, valid=_order_cursor)
         after = (cursor[0], cursor[1]) if cursor is not None else None
-        records, more = await self.store.page(after=after, limit=limit)
+        records, more = await self.store.page(owner=owner, after=after, limit=limit)
         token = ""
         if more and records:
-            token = self.tokens.encode([records[-1].create_time, records[-1].order_id], "orders")
+            token = self.tokens.encode([records[-1].create_time, records[-1].order_id], query)
         return pb.ListOrdersResponse(
             orders=[order_message(r) for r in records], next_page_token=token
         )
@@ -236,7 +264,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self, request: pb.CancelOrderRequest, context: Context
     ) -> pb.CancelOrderResponse:
         order_id = parse_name(request.name, "orders", ORDER_ID)
-        order = await self.store.get(order_id)
+        order = await self._visible(order_id)
         if order.status != CONFIRMED:
             raise FailedPrecondition(
                 f"order is {order.status.lower()}, only confirmed orders can be cancelled",
@@ -259,7 +287,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     ) -> AsyncIterator[pb.WatchOrderResponse]:
         order_id = parse_name(request.name, "orders", ORDER_ID)
         with self.events.subscribe(order_id) as changed:
-            order = await self.store.get(order_id)
+            order = await self._visible(order_id)
             yield pb.WatchOrderResponse(order=order_message(order))
             while order.status not in _FINAL:
                 if self.events.closed.is_set():

@@ -25,6 +25,7 @@ class DuplicateRequest(Exception):
 @dataclass(frozen=True, slots=True)
 class OrderRecord:
     order_id: str
+    owner: str
     request_id: str
     fingerprint: str
     status: str
@@ -47,6 +48,7 @@ class OrdersStore:
                 await conn.execute(
                     insert(orders).values(
                         order_id=record.order_id,
+                        owner=record.owner,
                         request_id=record.request_id,
                         fingerprint=record.fingerprint,
                         status=record.status,
@@ -70,7 +72,7 @@ class OrdersStore:
                     ],
                 )
         except IntegrityError as exc:
-            if await self.by_request_id(record.request_id) is not None:
+            if await self.by_request_id(record.owner, record.request_id) is not None:
                 raise DuplicateRequest(record.request_id) from exc
             raise
         return await self.get(record.order_id)
@@ -86,21 +88,27 @@ class OrdersStore:
             )
         return found[0]
 
-    async def by_request_id(self, request_id: str) -> OrderRecord | None:
+    async def by_request_id(self, owner: str, request_id: str) -> OrderRecord | None:
         async with self.engine.connect() as conn:
-            found = await self._load(conn, orders.c.request_id == request_id, 1)
+            found = await self._load(
+                conn, and_(orders.c.owner == owner, orders.c.request_id == request_id), 1
+            )
         return found[0] if found else None
 
     async def page(
-        self, *, after: tuple[int, str] | None, limit: int
+        self, *, owner: str | None, after: tuple[int, str] | None, limit: int
     ) -> tuple[list[OrderRecord], bool]:
-        """Newest first; ``after`` is the (create_time, order_id) of the last order seen."""
-        condition: Any = True
+        """Newest first, of one owner (None: everyone's); ``after`` is the
+        (create_time, order_id) of the last order seen."""
+        condition: Any = True if owner is None else orders.c.owner == owner
         if after is not None:
             time, order_id = after
-            condition = or_(
-                orders.c.create_time < time,
-                and_(orders.c.create_time == time, orders.c.order_id < order_id),
+            condition = and_(
+                condition,
+                or_(
+                    orders.c.create_time < time,
+                    and_(orders.c.create_time == time, orders.c.order_id < order_id),
+                ),
             )
         async with self.engine.connect() as conn:
             found = await self._load(conn, condition, limit + 1)
@@ -136,6 +144,7 @@ class OrdersStore:
         return [
             OrderRecord(
                 order_id=r.order_id,
+                owner=r.owner,
                 request_id=r.request_id,
                 fingerprint=r.fingerprint,
                 status=r.status,

@@ -22,6 +22,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 PROTO_ROOT = Path(__file__).resolve().parents[1] / "protos"
+# The echo contract declares its access with the shop's own option.
+SHOP_PROTOS = Path(__file__).resolve().parents[2] / "protos"
 SERVICE = "gatewaytest.v1.EchoService"
 
 
@@ -40,6 +42,7 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
+        f"-I{SHOP_PROTOS}",
         f"-I{googleapis}",
         f"-I{well_known}",
         f"--python_out={out}",

@@ -30,11 +30,16 @@ TABLES = {
 }
 
 
+# Static registries stand for deployed runs, which need their own page-token key.
+PAGE_TOKEN_KEY = "integration-tests-page-token-key-0123456789"
+
+
 def settings_for(service: str, db_url: str, **env: str) -> Settings:
     return load_settings(
         service,
         environ={
             "MESH_REGISTRY": "static",
+            "MESH_PAGE_TOKEN_KEY": PAGE_TOKEN_KEY,
             "MESH_PORT": "0",
             f"{service.upper()}_DATABASE_URL": db_url,
             "MESH_WATCH_POLL_SECONDS": "0.2",

@@ -7,6 +7,8 @@ import pytest
 
 from mesh.config import ConfigError, load_settings
 
+KEY = "k" * 40
+
 
 def test_defaults_need_no_configuration() -> None:
     settings = load_settings("orders", environ={})
@@ -102,6 +104,7 @@ def test_cloudmap_needs_a_namespace_and_does_not_self_register_by_default() -> N
             "MESH_REGISTRY": "cloudmap",
             "MESH_CLOUDMAP_NAMESPACE": "shop.local",
             "MESH_HOST": "0.0.0.0",
+            "MESH_PAGE_TOKEN_KEY": KEY,
         },
     )
     assert settings.register is False
@@ -111,7 +114,35 @@ def test_cloudmap_needs_a_namespace_and_does_not_self_register_by_default() -> N
 def test_static_registry_needs_endpoints_for_dependencies() -> None:
     with pytest.raises(ConfigError, match="MESH_STATIC_ENDPOINTS"):
         load_settings("orders", environ={"MESH_REGISTRY": "static"})
-    assert load_settings("catalog", environ={"MESH_REGISTRY": "static"}).static_endpoints is None
+    static = {"MESH_REGISTRY": "static", "MESH_PAGE_TOKEN_KEY": KEY}
+    assert load_settings("catalog", environ=static).static_endpoints is None
+
+
+def test_page_token_key_is_required_outside_local_runs() -> None:
+    environ = {"MESH_REGISTRY": "cloudmap", "MESH_CLOUDMAP_NAMESPACE": "shop.local"}
+    with pytest.raises(ConfigError, match="MESH_PAGE_TOKEN_KEY is required"):
+        load_settings("orders", environ=environ)
+    with pytest.raises(ConfigError, match="MESH_PAGE_TOKEN_KEY is too short"):
+        load_settings("orders", environ={**environ, "MESH_PAGE_TOKEN_KEY": "shop-orders"})
+    assert (
+        load_settings("orders", environ={**environ, "MESH_PAGE_TOKEN_KEY": KEY}).page_token_key
+        == KEY.encode()
+    )
+
+
+def test_local_runs_share_one_generated_page_token_key(tmp_path: Path) -> None:
+    environ = {"MESH_DATA_DIR": str(tmp_path)}
+    orders = load_settings("orders", environ=environ).page_token_key
+    catalog = load_settings("catalog", environ=environ).page_token_key
+    assert orders == catalog
+    assert len(orders) == 32
+    assert orders not in (b"shop-orders", b"shop-catalog")  # the old guessable default
+    assert (tmp_path / "page-token.key").stat().st_mode & 0o777 == 0o600
+    # Another data dir, another key.
+    assert (
+        load_settings("orders", environ={"MESH_DATA_DIR": str(tmp_path / "b")}).page_token_key
+        != orders
+    )
 
 
 def test_refresh_may_not_be_shorter_than_the_poll() -> None:

@@ -48,6 +48,7 @@ def gateway_process(
         "MESH_DATA_DIR": str(tmp),
         "MESH_GATEWAY_PORT": str(port),
         "MESH_GATEWAY_ACCESS_LOG": "false",
+        "MESH_GATEWAY_AUTH": "none",
         "MESH_GATEWAY_LOG_LEVEL": "warning",
         **env,
     }
