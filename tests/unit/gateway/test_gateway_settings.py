@@ -71,7 +71,9 @@ def test_default_host_is_loopback() -> None:
 
 def test_generic_mesh_host_and_port_are_the_fallback() -> None:
     # What the ECS task definition sets for every container.
-    settings = Settings.from_env({**NOAUTH, "MESH_HOST": "0.0.0.0", "MESH_PORT": "8081"}, default_port=8080)
+    settings = Settings.from_env(
+        {**NOAUTH, "MESH_HOST": "0.0.0.0", "MESH_PORT": "8081"}, default_port=8080
+    )
     assert (settings.host, settings.port) == ("0.0.0.0", 8081)
 
 
