@@ -92,6 +92,10 @@ class JwksServer:
         # limit bounds the reader's buffer: readuntil gives up past it.
         self._server = await asyncio.start_server(self._handle, self._host, port, limit=MAX_HEAD)
 
+    def replace(self, document: Mapping[str, Any]) -> None:
+        """Serve ``document`` from now on (an issuer that published a new key)."""
+        self._body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+
     @property
     def port(self) -> int:
         assert self._server is not None

@@ -28,6 +28,7 @@ from mesh.discovery import (
     LocalRegistry,
     RegistryError,
 )
+from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
 from mesh.probe import check_grpc, check_http
 from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
 
@@ -163,23 +164,29 @@ async def _show_registry(registry: LocalRegistry, specs: list[ServiceSpec]) -> N
             )
 
 
-def _usage(topology: Topology, replicas: list[Replica]) -> None:
+def _usage(topology: Topology, replicas: list[Replica], data_dir: Path) -> None:
     first = {r.spec.name: r for r in replicas if r.index == 0}
+    # scripts/token reads the same data dir; name it when it is not the default.
+    flag = "" if data_dir == Path(".data").resolve() else f" --data-dir {data_dir}"
+    admin = f'-H "Authorization: Bearer $(scripts/token --admin{flag})"'
+    customer = f'-H "Authorization: Bearer $(scripts/token{flag})"'
     _say("\nThe mesh is up. Try:")
     for replica in first.values():
         if replica.spec.protocol == "http":
             base = f"http://127.0.0.1:{replica.port}"
             _say(f"  curl -s {base}/readyz")
-            _say(f"  curl -s {base}/v1/products")
+            _say(f"  curl -s {base}/v1/products                     # public reads need no token")
             _say(
-                f'  curl -s -X POST {base}/v1/products -d \'{{"sku": "mug", "displayName": "Mug", '
-                f'"price": {{"currencyCode": "EUR", "amountMinor": 1200}}, "active": true}}\''
+                f"  curl -s {admin} -X POST {base}/v1/products "
+                '-d \'{"sku": "mug", "displayName": "Mug", '
+                '"price": {"currencyCode": "EUR", "amountMinor": 1200}, "active": true}\''
             )
-            _say(f"  curl -s -X PUT {base}/v1/stocks/mug -d '{{\"onHand\": 10}}'")
+            _say(f"  curl -s {admin} -X PUT {base}/v1/stocks/mug -d '{{\"onHand\": 10}}'")
             _say(
-                f'  curl -s -X POST {base}/v1/orders -d \'{{"requestId": "r1", '
-                f'"lines": [{{"sku": "mug", "quantity": 2}}]}}\''
+                f"  curl -s {customer} -X POST {base}/v1/orders "
+                '-d \'{"requestId": "r1", "lines": [{"sku": "mug", "quantity": 2}]}\''
             )
+            _say(f"  curl -s {customer} {base}/v1/orders          # alice's orders only")
             _say(f"  open {base}/docs  (the API reference; {base}/openapi.json for tools)")
         else:
             _say(f"  grpcurl -plaintext 127.0.0.1:{replica.port} list")
@@ -195,6 +202,8 @@ def _usage(topology: Topology, replicas: list[Replica]) -> None:
         "inventory": ("SetStock", '{"name": "stocks/mug", "on_hand": 10}'),
         "orders": ("CreateOrder", '{"request_id": "r1", "lines": [{"sku": "mug", "quantity": 2}]}'),
     }
+    if any(name in first for name in examples):
+        _say("  # grpcurl straight at a service is a caller inside the mesh (no principal):")
     for name, (method, body) in examples.items():
         if name in first:
             replica = first[name]
@@ -215,13 +224,23 @@ async def run(
     replicas: list[Replica] = []
     specs = [s for s in topology.start_order() if not only or s.name in only]
     registry = LocalRegistry(data_dir / "registry.json", ttl=3.0)
+    # The local issuer: scripts/token signs with its key, the gateway trusts its JWKS,
+    # served from here for as long as the mesh runs. An issuer of your own
+    # (MESH_GATEWAY_JWKS_URL exported) or MESH_GATEWAY_AUTH=none wins.
+    issuer = LocalIssuer.load_or_create(data_dir)
+    jwks = await serve_jwks(issuer)
+    auth_env = {}
+    if not {"MESH_GATEWAY_JWKS_URL", "MESH_GATEWAY_AUTH"} & os.environ.keys():
+        auth_env = local_auth_env(issuer, jwks.url)
     try:
         for spec in specs:
             for index in range(spec.replicas):
                 # The first replica takes the documented port; the others any free one.
                 port = spec.port + offset if index == 0 else 0
                 # The gateway reads its own prefix first (MESH_GATEWAY_*).
-                extra = {"MESH_GATEWAY_PORT": str(port)} if spec.protocol == "http" and port else {}
+                extra = {}
+                if spec.protocol == "http":
+                    extra = {**auth_env, **({"MESH_GATEWAY_PORT": str(port)} if port else {})}
                 replica = await _start(spec, index, port, data_dir, extra)
                 replicas.append(replica)
                 waiter = asyncio.ensure_future(_wait_ready(replica, ready_timeout, registry))
@@ -236,7 +255,7 @@ async def run(
                     f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (log {replica.log.name})"
                 )
         await _show_registry(registry, specs)
-        _usage(topology, replicas)
+        _usage(topology, replicas, data_dir)
         exited = [asyncio.ensure_future(r.process.wait()) for r in replicas]
         stopper = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({stopper, *exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -255,6 +274,7 @@ async def run(
         return 1
     finally:
         await registry.close()
+        await jwks.close()
     _say("\nstopping")
     failures = await _stop(replicas, 10)
     return 1 if failures else 0

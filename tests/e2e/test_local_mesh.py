@@ -108,7 +108,13 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             ).stock
             assert stock.available == 1
 
-        _rest_walkthrough(f"http://127.0.0.1:{port['gateway']}")
+        data = tmp_path / "data"
+        admin, alice, bob = (
+            _token(data, "--admin"),
+            _token(data, "--user", "alice"),
+            _token(data, "--user", "bob"),
+        )
+        _rest_walkthrough(f"http://127.0.0.1:{port['gateway']}", admin, alice, bob)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, out.read_text()
@@ -117,18 +123,62 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             assert f"stopped {name}-0 (exit 0)" in text
         assert "stopped inventory-1 (exit 0)" in text  # the second replica, on a free port
         assert (tmp_path / "data" / "orders.db").exists()
+        _no_secret_in_any_log(tmp_path / "data" / "logs", out, [admin, alice, bob, SECRET])
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
 
 
-def _rest_walkthrough(base: str) -> None:
+SECRET = "hunter2-Pa55w0rd-never-logged"
+
+
+def _token(data: Path, *args: str) -> str:
+    """What a user does: scripts/token against the mesh's data dir."""
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "token"), "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def _no_secret_in_any_log(logs: Path, console: Path, secrets: list[str]) -> None:
+    files = [*logs.glob("*.log"), console]
+    assert len(files) > 4
+    for path in files:
+        text = path.read_text(errors="replace")
+        for secret in secrets:
+            # The whole token, and its signature alone (the part that makes it usable).
+            for needle in {secret, secret.rsplit(".", 1)[-1]}:
+                assert needle not in text, f"{path.name} holds a secret"
+
+
+def _rest_walkthrough(base: str, admin: str, alice: str, bob: str) -> None:
     """What a client of the REST API does: through the gateway, over HTTP, end to end."""
-    with httpx.Client(base_url=base, timeout=10) as http:
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    with httpx.Client(base_url=base, timeout=10) as anonymous:
+        assert anonymous.get("/v1/products").status_code == 200  # public reads
+        refused = anonymous.post("/v1/products", json={"sku": "x"})
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        assert anonymous.post("/v1/reservations", json={}).status_code == 404  # internal
+        customer = anonymous.put(
+            "/v1/stocks/tea", json={"onHand": "1"}, headers={"Authorization": f"Bearer {alice}"}
+        )
+        assert customer.status_code == 403  # alice holds no inventory.write
+        # A token and a password-like value go through every hop; no log may keep them.
+        forged = anonymous.post(
+            "/v1/products", json={"sku": "x"}, headers={"Authorization": f"Bearer {SECRET}.x.y"}
+        )
+        assert forged.status_code == 401
+    with httpx.Client(base_url=base, timeout=10, headers=as_admin) as http:
         product = {
             "sku": "tea",
             "displayName": "Tea",
+            "description": f"password={SECRET}",
             "price": {"currencyCode": "EUR", "amountMinor": "450"},
             "active": True,
         }
@@ -139,6 +189,14 @@ def _rest_walkthrough(base: str) -> None:
         stock = http.put("/v1/stocks/tea", json={"onHand": "10"})
         assert stock.status_code == 200, stock.text
         assert stock.json()["available"] == "10"
+    with httpx.Client(base_url=base, timeout=10) as other:
+        other.headers["Authorization"] = f"Bearer {bob}"
+        _orders_walkthrough(base, alice, other)
+
+
+def _orders_walkthrough(base: str, alice: str, bob: httpx.Client) -> None:
+    with httpx.Client(base_url=base, timeout=10) as http:
+        http.headers["Authorization"] = f"Bearer {alice}"
 
         names = []
         for i in range(3):
@@ -185,6 +243,13 @@ def _rest_walkthrough(base: str) -> None:
         missing = http.get("/v1/orders/" + "0" * 32)
         assert missing.status_code == 404
         assert missing.json()["code"] == 5
+        # Bob sees none of Alice's orders, and hers look like no order at all.
+        assert bob.get("/v1/orders").json().get("orders", []) == []
+        theirs = bob.get(f"/v1/{names[1]}")
+        assert theirs.status_code == 404
+        assert theirs.json()["message"].replace(names[1].split("/")[1], "X") == missing.json()[
+            "message"
+        ].replace("0" * 32, "X")
         bad = http.post(
             "/v1/orders", json={"requestId": "x", "lines": [{"sku": "tea", "quantity": "0"}]}
         )
