@@ -223,6 +223,8 @@ class Verifier:
                 return principal
             del self._verified[token]
         principal, expires = await self._verify(token)
+        if self.settings.cache_size <= 0:
+            return principal
         if len(self._verified) >= self.settings.cache_size:
             # Oldest first (dicts keep insertion order): a flood of distinct tokens
             # costs their verification, never unbounded memory.

@@ -26,6 +26,7 @@ container.
 | MESH_GATEWAY_JWT_SCOPE_PREFIX | (empty) | stripped from scopes (Cognito writes `shop/orders.read`) |
 | MESH_GATEWAY_JWKS_REFRESH_SECONDS | 300 | background refresh of the key set |
 | MESH_GATEWAY_JWKS_MIN_REFETCH_SECONDS | 30 | at most one fetch this often for an unknown `kid` |
+| MESH_GATEWAY_JWT_CACHE_SIZE | 10000 | verified tokens remembered until they expire (0: verify every request) |
 | MESH_GATEWAY_OAUTH_AUTHORIZE_URL, MESH_GATEWAY_OAUTH_TOKEN_URL | (empty) | the issuer's OAuth2 endpoints, shown in the OpenAPI document |
 | MESH_GATEWAY_RATE_LIMIT_RPS | 50 | sustained requests per second per client (subject, else address); 0: off |
 | MESH_GATEWAY_RATE_LIMIT_BURST | 100 | requests a client may send at once |
@@ -203,6 +204,7 @@ def _jwt_from_env(get: Callable[..., Any]) -> JwtSettings | None:
         scope_prefix=get("JWT_SCOPE_PREFIX", str, ""),
         jwks_refresh=get("JWKS_REFRESH_SECONDS", float, defaults.jwks_refresh),
         jwks_min_refetch=get("JWKS_MIN_REFETCH_SECONDS", float, defaults.jwks_min_refetch),
+        cache_size=get("JWT_CACHE_SIZE", int, defaults.cache_size),
     )
 
 
@@ -215,6 +217,8 @@ def _check_jwt(jwt: JwtSettings) -> None:
         raise SettingsError(
             f"{PREFIX}JWKS_MIN_REFETCH_SECONDS: must be 1 to {PREFIX}JWKS_REFRESH_SECONDS"
         )
+    if not 0 <= jwt.cache_size <= 1_000_000:
+        raise SettingsError(f"{PREFIX}JWT_CACHE_SIZE: must be 0 (off) to 1000000")
     if not jwt.algorithms or not set(jwt.algorithms) <= ASYMMETRIC:
         raise SettingsError(
             f"{PREFIX}JWT_ALGORITHMS: asymmetric algorithms only ({', '.join(sorted(ASYMMETRIC))})"
