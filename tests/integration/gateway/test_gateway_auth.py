@@ -201,7 +201,7 @@ def _hostile(issuer: LocalIssuer, rogue: rsa.RSAPrivateKey) -> dict[str, tuple[s
             jwt.encode(claims(), rogue, algorithm="RS256", headers={"kid": issuer.kid}),
             "TOKEN_SIGNATURE",
         ),
-        "truncated": (good[: good.rindex(".") + 200], "TOKEN_SIGNATURE"),
+        "truncated": (good[: good.rindex(".") + 201], "TOKEN_SIGNATURE"),
         "truncated mid-character": (good[: len(good) - 3], "TOKEN_MALFORMED"),
         "signature dropped": (good.rsplit(".", 1)[0], "TOKEN_MALFORMED"),
         "non-JSON header": (f"{b64(b'not json')}.{payload}.{b64(b'sig')}", "TOKEN_MALFORMED"),
