@@ -266,8 +266,11 @@ def test_clients_and_pool_are_locked_down(identity: Module, env: Module) -> None
     assert machine["allowed_oauth_flows"] == ["client_credentials"]
     assert machine["generate_secret"] is True
     assert expr(machine["count"]) == "var.machine_client ? 1 : 0"
-    assert env.variables["cognito_machine_client"]["default"] is False, (
+    assert identity.variables["machine_client"]["default"] is False, (
         "its secret would be in the state"
+    )
+    assert "machine_client" not in env.calls["identity"], (
+        "the gateway checks one audience: the web client's"
     )
     # Browser users get the customer scopes by default; staff scopes are a choice.
     user_scopes = set(env.variables["cognito_user_scopes"]["default"])
@@ -285,8 +288,10 @@ def test_the_gateway_gets_its_token_settings(env: Module, topology: Topology) ->
         'MESH_GATEWAY_TRUSTED_PROXIES = "1"',
         "MESH_GATEWAY_JWT_ISSUER = local.jwt.issuer",
         "MESH_GATEWAY_JWKS_URL = local.jwt.jwks_url",
-        'MESH_GATEWAY_JWT_AUDIENCE = join(",", local.jwt.audience)',
+        "MESH_GATEWAY_JWT_AUDIENCE = one(local.jwt.audience)",
         "MESH_GATEWAY_JWT_SCOPE_PREFIX = local.jwt.scope_prefix",
+        "MESH_GATEWAY_OAUTH_AUTHORIZE_URL = module.identity[0].authorize_endpoint",
+        "MESH_GATEWAY_OAUTH_TOKEN_URL = module.identity[0].token_endpoint",
     ):
         assert setting in gateway_env, setting
     assert "each.key == local.entry ? local.gateway_env : {}" in expr(

@@ -45,7 +45,7 @@ locals {
   access = jsondecode(file("${path.module}/access.json"))
 
   # Who issues the tokens the API accepts: the user pool made here, the issuer
-  # in var.jwt_authorizer, or nobody (auth = "none": the API is open).
+  # in var.jwt_authorizer, or nobody (auth = "none": only anonymous reads answer).
   jwt = var.auth == "none" ? null : {
     issuer       = var.auth == "cognito" ? module.identity[0].issuer : var.jwt_authorizer.issuer
     audience     = var.auth == "cognito" ? module.identity[0].audiences : var.jwt_authorizer.audience
@@ -64,9 +64,15 @@ locals {
     local.jwt == null ? {} : {
       MESH_GATEWAY_JWT_ISSUER       = local.jwt.issuer
       MESH_GATEWAY_JWKS_URL         = local.jwt.jwks_url
-      MESH_GATEWAY_JWT_AUDIENCE     = join(",", local.jwt.audience)
+      # The gateway checks one audience (the browser client's id with Cognito).
+      MESH_GATEWAY_JWT_AUDIENCE     = one(local.jwt.audience)
       MESH_GATEWAY_JWT_SCOPE_PREFIX = local.jwt.scope_prefix
     },
+    # Shown in the gateway's OpenAPI document (the OAuth2 security scheme).
+    var.auth == "cognito" ? {
+      MESH_GATEWAY_OAUTH_AUTHORIZE_URL = module.identity[0].authorize_endpoint
+      MESH_GATEWAY_OAUTH_TOKEN_URL     = module.identity[0].token_endpoint
+    } : {},
   )
 }
 
@@ -120,7 +126,6 @@ module "identity" {
   name                = var.name
   scopes              = local.access.scopes
   user_scopes         = var.cognito_user_scopes
-  machine_client      = var.cognito_machine_client
   callback_urls       = var.cognito_callback_urls
   logout_urls         = var.cognito_logout_urls
   threat_protection   = var.cognito_threat_protection

@@ -53,11 +53,6 @@ output "cognito_web_client_id" {
   value       = try(module.identity[0].web_client_id, null)
 }
 
-output "cognito_machine_client_id" {
-  description = "App client for the client-credentials grant (cognito_machine_client = true); its secret: aws cognito-idp describe-user-pool-client."
-  value       = try(module.identity[0].machine_client_id, null)
-}
-
 output "cognito_hosted_ui_url" {
   description = "Base URL of the hosted sign-in pages; /oauth2/authorize and /oauth2/token live under it."
   value       = try(module.identity[0].hosted_ui_url, null)

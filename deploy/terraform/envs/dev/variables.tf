@@ -262,7 +262,7 @@ variable "api_throttling_burst_limit" {
 
 variable "auth" {
   type        = string
-  description = "Who issues the API's tokens. \"cognito\": a user pool made here (module identity); \"jwt\": your own OIDC issuer (jwt_authorizer); \"none\": no token anywhere, the whole API is open (the gateway runs with MESH_GATEWAY_AUTH=none)."
+  description = "Who issues the API's tokens. \"cognito\": a user pool made here (module identity); \"jwt\": your own OIDC issuer (jwt_authorizer); \"none\": no tokens at all, so only the anonymous reads answer (API Gateway lets everything through; the gateway runs with MESH_GATEWAY_AUTH=none and refuses the rest)."
   default     = "cognito"
 
   validation {
@@ -272,7 +272,7 @@ variable "auth" {
 
   validation {
     condition     = var.auth != "jwt" || var.jwt_authorizer != null
-    error_message = "auth = \"jwt\" needs jwt_authorizer (issuer, audience, jwks_url): the gateway verifies tokens itself and refuses to start without an issuer and a JWKS URL. Use auth = \"none\" only for an API open to everyone."
+    error_message = "auth = \"jwt\" needs jwt_authorizer (issuer, audience, jwks_url): the gateway verifies tokens itself and refuses to start without an issuer and a JWKS URL. With auth = \"none\" only the anonymous reads answer."
   }
 
   validation {
@@ -288,12 +288,12 @@ variable "jwt_authorizer" {
     jwks_url     = string
     scope_prefix = optional(string, "")
   })
-  description = "With auth = \"jwt\": your OIDC issuer URL (the tokens' iss), the audiences (aud, or client_id for Cognito access tokens) the API accepts, the issuer's JWKS URL, and what the issuer puts before each scope name (\"\" for none)."
+  description = "With auth = \"jwt\": your OIDC issuer URL (the tokens' iss), the one audience (aud, or client_id for Cognito access tokens) the API accepts, the issuer's JWKS URL, and what the issuer puts before each scope name (\"\" for none)."
   default     = null
 
   validation {
-    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && startswith(try(var.jwt_authorizer.jwks_url, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) > 0)
-    error_message = "jwt_authorizer.issuer and jwt_authorizer.jwks_url must be https URLs and jwt_authorizer.audience must name at least one audience."
+    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && startswith(try(var.jwt_authorizer.jwks_url, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) == 1)
+    error_message = "jwt_authorizer.issuer and jwt_authorizer.jwks_url must be https URLs and jwt_authorizer.audience must name exactly one audience (the gateway's MESH_GATEWAY_JWT_AUDIENCE takes one)."
   }
 }
 
@@ -306,12 +306,6 @@ variable "cognito_user_scopes" {
     condition     = length(var.cognito_user_scopes) == length(distinct(var.cognito_user_scopes))
     error_message = "cognito_user_scopes must not repeat a scope."
   }
-}
-
-variable "cognito_machine_client" {
-  type        = bool
-  description = "With auth = \"cognito\": also make a confidential client for the client-credentials grant, allowed every scope (its secret is then in the Terraform state)."
-  default     = false
 }
 
 variable "cognito_callback_urls" {
