@@ -213,8 +213,10 @@ def test_each_store_gets_a_database_and_its_settings_as_secrets(
     (secret,) = data.resources_of("aws_secretsmanager_secret").values()
     assert expr(secret["for_each"]) == "toset(var.databases)"
     secrets = expr(env.calls["service"]["secrets"])
-    assert secrets.startswith("each.value.store ?")
-    assert secrets.endswith(": {}")
+    # Database settings only for services with a store (the page-token key follows them).
+    match = re.match(r"merge\(each\.value\.store \? (\{.*?\}) : \{\},", secrets)
+    assert match, secrets
+    secrets = match.group(1)
     for name in (
         "MESH_DB_HOST",
         "MESH_DB_PORT",
@@ -240,13 +242,17 @@ def test_database_settings_never_travel_in_plain_sight(env: Module, topology: To
         assert "address" not in value, f"data output {name} leaks the host"
         assert "endpoint" not in value, f"data output {name} leaks the host"
     # Plain environment: services.yaml's env (refused there if it looks like a secret,
-    # see mesh.topology) and the log level; nothing else.
+    # see mesh.topology), the log level, and for the REST gateway its token settings
+    # (issuer, JWKS URL, audience: public values); nothing else.
     passed = expr(env.calls["service"]["environment"])
-    assert passed == "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level})", passed
+    assert passed == (
+        "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
+        "each.key == local.entry ? local.gateway_env : {})"
+    ), passed
     ecs_service = env.call_target("service")
-    plain_text = expr(ecs_service.locals["environment"])
+    plain_text = expr(ecs_service.locals["environment"]) + expr(env.locals["gateway_env"])
     yaml_env = {key for spec in topology.services.values() for key, _ in spec.env}
-    for forbidden in ("DATABASE_URL", "_DB_", "PASSWORD"):
+    for forbidden in ("DATABASE_URL", "_DB_", "PASSWORD", "PAGE_TOKEN", "SECRET"):
         assert not any(forbidden in key for key in yaml_env), (
             f"{forbidden} passed as plain environment"
         )

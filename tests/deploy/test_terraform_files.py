@@ -27,8 +27,9 @@ KNOWN_BLOCKS = {
     "resource",
     "data",
     "module",
+    "ephemeral",
 }
-EXPECTED_MODULES = {"network", "discovery", "ecs_service", "data", "api_gateway", "ecr"}
+EXPECTED_MODULES = {"network", "discovery", "ecs_service", "data", "api_gateway", "ecr", "identity"}
 
 
 def test_the_expected_modules_exist() -> None:

@@ -38,6 +38,42 @@ locals {
 
   account_id = data.aws_caller_identity.current.account_id
   image      = "${module.ecr.repository_url}:${var.image_tag}"
+
+  # What the contracts say about access (scopes; routes open to anonymous
+  # callers), written from protos/ by scripts/access_manifest.py; a test fails
+  # when it is stale.
+  access = jsondecode(file("${path.module}/access.json"))
+
+  # Who issues the tokens the API accepts: the user pool made here, the issuer
+  # in var.jwt_authorizer, or nobody (auth = "none": only anonymous reads answer).
+  jwt = var.auth == "none" ? null : {
+    issuer       = var.auth == "cognito" ? module.identity[0].issuer : var.jwt_authorizer.issuer
+    audience     = var.auth == "cognito" ? module.identity[0].audiences : var.jwt_authorizer.audience
+    jwks_url     = var.auth == "cognito" ? module.identity[0].jwks_url : var.jwt_authorizer.jwks_url
+    scope_prefix = var.auth == "cognito" ? module.identity[0].scope_prefix : var.jwt_authorizer.scope_prefix
+  }
+
+  # The REST gateway verifies every token itself too (API Gateway's authorizer
+  # is the first check, not the only one).
+  gateway_env = merge(
+    {
+      MESH_GATEWAY_AUTH = local.jwt == null ? "none" : "jwt"
+      # API Gateway is the one proxy in front that appends to X-Forwarded-For.
+      MESH_GATEWAY_TRUSTED_PROXIES = "1"
+    },
+    local.jwt == null ? {} : {
+      MESH_GATEWAY_JWT_ISSUER       = local.jwt.issuer
+      MESH_GATEWAY_JWKS_URL         = local.jwt.jwks_url
+      # The gateway checks one audience (the browser client's id with Cognito).
+      MESH_GATEWAY_JWT_AUDIENCE     = one(local.jwt.audience)
+      MESH_GATEWAY_JWT_SCOPE_PREFIX = local.jwt.scope_prefix
+    },
+    # Shown in the gateway's OpenAPI document (the OAuth2 security scheme).
+    var.auth == "cognito" ? {
+      MESH_GATEWAY_OAUTH_AUTHORIZE_URL = module.identity[0].authorize_endpoint
+      MESH_GATEWAY_OAUTH_TOKEN_URL     = module.identity[0].token_endpoint
+    } : {},
+  )
 }
 
 module "network" {
@@ -83,6 +119,19 @@ module "data" {
   kms_key_arn           = aws_kms_key.this.arn
 }
 
+module "identity" {
+  source = "../../modules/identity"
+  count  = var.auth == "cognito" ? 1 : 0
+
+  name                = var.name
+  scopes              = local.access.scopes
+  user_scopes         = var.cognito_user_scopes
+  callback_urls       = var.cognito_callback_urls
+  logout_urls         = var.cognito_logout_urls
+  threat_protection   = var.cognito_threat_protection
+  deletion_protection = var.cognito_deletion_protection
+}
+
 module "service" {
   source   = "../../modules/ecs_service"
   for_each = local.services
@@ -103,21 +152,28 @@ module "service" {
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
   drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
-  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level })
+  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {})
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
   # ECS injects them once, at start; RDS rotates the password (every 7 days by
   # default), so MESH_DB_PASSWORD is only the start-up value and the task
   # re-reads the RDS-managed secret (MESH_DB_PASSWORD_SECRET, its ARN) for new
   # connections, which its task role may do (runtime_secret_arns).
-  secrets = each.value.store ? {
-    MESH_DB_HOST            = "${module.data.connection_secret_arns[each.key]}:host::"
-    MESH_DB_PORT            = "${module.data.connection_secret_arns[each.key]}:port::"
-    MESH_DB_NAME            = "${module.data.connection_secret_arns[each.key]}:dbname::"
-    MESH_DB_PASSWORD_SECRET = "${module.data.connection_secret_arns[each.key]}:password_secret::"
-    MESH_DB_USER            = "${module.data.master_user_secret_arn}:username::"
-    MESH_DB_PASSWORD        = "${module.data.master_user_secret_arn}:password::"
-  } : {}
+  # Every grpc service signs page tokens with MESH_PAGE_TOKEN_KEY (the whole
+  # secret string); the version's secret_id makes ECS wait for the value.
+  secrets = merge(
+    each.value.store ? {
+      MESH_DB_HOST            = "${module.data.connection_secret_arns[each.key]}:host::"
+      MESH_DB_PORT            = "${module.data.connection_secret_arns[each.key]}:port::"
+      MESH_DB_NAME            = "${module.data.connection_secret_arns[each.key]}:dbname::"
+      MESH_DB_PASSWORD_SECRET = "${module.data.connection_secret_arns[each.key]}:password_secret::"
+      MESH_DB_USER            = "${module.data.master_user_secret_arn}:username::"
+      MESH_DB_PASSWORD        = "${module.data.master_user_secret_arn}:password::"
+    } : {},
+    each.value.protocol == "grpc" ? {
+      MESH_PAGE_TOKEN_KEY = aws_secretsmanager_secret_version.page_token_key.secret_id
+    } : {},
+  )
   runtime_secret_arns = each.value.store ? [module.data.master_user_secret_arn] : []
 
   enable_execute_command = var.enable_execute_command
@@ -146,7 +202,8 @@ module "api_gateway" {
   target_port              = local.services[local.entry].port
   throttling_rate_limit    = var.api_throttling_rate_limit
   throttling_burst_limit   = var.api_throttling_burst_limit
-  jwt                      = var.jwt_authorizer
+  jwt                      = local.jwt == null ? null : { issuer = local.jwt.issuer, audience = local.jwt.audience }
+  anonymous_routes         = local.access.anonymous_routes
   log_retention_days       = var.log_retention_days
   kms_key_arn              = aws_kms_key.this.arn
 }

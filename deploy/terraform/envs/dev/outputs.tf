@@ -32,3 +32,46 @@ output "services" {
     }
   }
 }
+
+output "auth" {
+  description = "Who issues the API's tokens (var.auth), the issuer, and the routes open without a token."
+  value = {
+    mode             = var.auth
+    issuer           = try(local.jwt.issuer, null)
+    audiences        = try(local.jwt.audience, [])
+    anonymous_routes = module.api_gateway.anonymous_route_keys
+  }
+}
+
+output "cognito_user_pool_id" {
+  description = "User pool of the API's users (auth = \"cognito\"); null otherwise."
+  value       = try(module.identity[0].user_pool_id, null)
+}
+
+output "cognito_web_client_id" {
+  description = "App client of browser apps: authorization code with PKCE, no secret."
+  value       = try(module.identity[0].web_client_id, null)
+}
+
+output "cognito_hosted_ui_url" {
+  description = "Base URL of the hosted sign-in pages; /oauth2/authorize and /oauth2/token live under it."
+  value       = try(module.identity[0].hosted_ui_url, null)
+}
+
+output "cognito_token_endpoint" {
+  description = "OAuth 2.0 token endpoint (code exchange, client credentials, refresh)."
+  value       = try(module.identity[0].token_endpoint, null)
+}
+
+output "cognito_scopes" {
+  description = "Scope name -> the scope as tokens carry it and token requests name it (\"shop/orders.read\")."
+  value       = try(module.identity[0].token_scopes, {})
+}
+
+output "cognito_sign_in_url" {
+  description = "Hosted UI sign-in for the browser client, without the PKCE code_challenge (docs/deploy.md, \"Identity (Cognito) and tokens\", adds it)."
+  value = try(
+    "${module.identity[0].authorize_endpoint}?response_type=code&client_id=${module.identity[0].web_client_id}&redirect_uri=${urlencode(var.cognito_callback_urls[0])}&scope=${urlencode(join(" ", concat(["openid"], [for s in var.cognito_user_scopes : module.identity[0].token_scopes[s]])))}",
+    null,
+  )
+}

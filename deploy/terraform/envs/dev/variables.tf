@@ -260,17 +260,101 @@ variable "api_throttling_burst_limit" {
   }
 }
 
+variable "auth" {
+  type        = string
+  description = "Who issues the API's tokens. \"cognito\": a user pool made here (module identity); \"jwt\": your own OIDC issuer (jwt_authorizer); \"none\": no tokens at all, so only the anonymous reads answer (API Gateway lets everything through; the gateway runs with MESH_GATEWAY_AUTH=none and refuses the rest)."
+  default     = "cognito"
+
+  validation {
+    condition     = contains(["cognito", "jwt", "none"], var.auth)
+    error_message = "auth must be \"cognito\", \"jwt\" or \"none\"."
+  }
+
+  validation {
+    condition     = var.auth != "jwt" || var.jwt_authorizer != null
+    error_message = "auth = \"jwt\" needs jwt_authorizer (issuer, audience, jwks_url): the gateway verifies tokens itself and refuses to start without an issuer and a JWKS URL. With auth = \"none\" only the anonymous reads answer."
+  }
+
+  validation {
+    condition     = var.auth == "none" || var.egress_mode == "nat"
+    error_message = "With auth = \"cognito\" or \"jwt\" the gateway fetches the issuer's signing keys (JWKS) over HTTPS, which needs egress_mode = \"nat\": egress_mode = \"endpoints\" gives the tasks no route to the internet."
+  }
+}
+
 variable "jwt_authorizer" {
   type = object({
-    issuer   = string
-    audience = list(string)
+    issuer       = string
+    audience     = list(string)
+    jwks_url     = string
+    scope_prefix = optional(string, "")
   })
-  description = "Optional JWT authorizer for the API (OIDC issuer URL, audiences); null leaves the API open."
+  description = "With auth = \"jwt\": your OIDC issuer URL (the tokens' iss), the one audience (aud, or client_id for Cognito access tokens) the API accepts, the issuer's JWKS URL, and what the issuer puts before each scope name (\"\" for none)."
   default     = null
 
   validation {
-    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) > 0)
-    error_message = "jwt_authorizer.issuer must be an https URL and jwt_authorizer.audience must name at least one audience."
+    condition     = var.jwt_authorizer == null || (startswith(try(var.jwt_authorizer.issuer, ""), "https://") && startswith(try(var.jwt_authorizer.jwks_url, ""), "https://") && length(try(var.jwt_authorizer.audience, [])) == 1)
+    error_message = "jwt_authorizer.issuer and jwt_authorizer.jwks_url must be https URLs and jwt_authorizer.audience must name exactly one audience (the gateway's MESH_GATEWAY_JWT_AUDIENCE takes one)."
+  }
+}
+
+variable "cognito_user_scopes" {
+  type        = list(string)
+  description = "With auth = \"cognito\": scopes a signed-in user may obtain through the browser client. Cognito grants any user every scope the client allows, so add staff scopes (catalog.write, inventory.write, orders.admin) only to a pool of staff."
+  default     = ["orders.read", "orders.write"]
+
+  validation {
+    condition     = length(var.cognito_user_scopes) == length(distinct(var.cognito_user_scopes))
+    error_message = "cognito_user_scopes must not repeat a scope."
+  }
+}
+
+variable "cognito_callback_urls" {
+  type        = list(string)
+  description = "With auth = \"cognito\": where the hosted UI may send a browser back with an authorization code."
+  default     = ["http://localhost:3000/callback"]
+
+  validation {
+    condition     = length(var.cognito_callback_urls) > 0 && alltrue([for u in var.cognito_callback_urls : can(regex("^(https://|http://localhost[:/])", u))])
+    error_message = "cognito_callback_urls must list at least one https:// (or http://localhost) URL."
+  }
+}
+
+variable "cognito_logout_urls" {
+  type        = list(string)
+  description = "With auth = \"cognito\": where the hosted UI may send a browser after sign-out."
+  default     = ["http://localhost:3000/"]
+
+  validation {
+    condition     = alltrue([for u in var.cognito_logout_urls : can(regex("^(https://|http://localhost[:/])", u))])
+    error_message = "cognito_logout_urls must be https:// (or http://localhost) URLs."
+  }
+}
+
+variable "cognito_threat_protection" {
+  type        = string
+  description = "With auth = \"cognito\": threat protection (compromised credentials, risky sign-ins) OFF, AUDIT or ENFORCED; anything but OFF needs the Plus feature plan (per monthly active user)."
+  default     = "ENFORCED"
+
+  validation {
+    condition     = contains(["OFF", "AUDIT", "ENFORCED"], var.cognito_threat_protection)
+    error_message = "cognito_threat_protection must be OFF, AUDIT or ENFORCED."
+  }
+}
+
+variable "cognito_deletion_protection" {
+  type        = bool
+  description = "With auth = \"cognito\": refuse to delete the user pool and its users (set false and apply before terraform destroy)."
+  default     = false
+}
+
+variable "page_token_key_version" {
+  type        = number
+  description = "Version of the page-token signing key: raise it to write a new random key (tasks read it at start; page tokens signed with the old key stop working)."
+  default     = 1
+
+  validation {
+    condition     = var.page_token_key_version >= 1 && floor(var.page_token_key_version) == var.page_token_key_version
+    error_message = "page_token_key_version must be a positive integer."
   }
 }
 

@@ -1,11 +1,13 @@
 terraform {
-  # 1.10+ for S3 state locking without DynamoDB (see backend.tf.example).
-  required_version = ">= 1.10"
+  # 1.10+ for S3 state locking without DynamoDB (see backend.tf.example);
+  # 1.11+ for write-only arguments (the page-token key never enters the state).
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.80, < 6.0"
+      # 5.88+: secret_string_wo and the aws_secretsmanager_random_password ephemeral resource.
+      version = ">= 5.88, < 6.0"
     }
   }
 

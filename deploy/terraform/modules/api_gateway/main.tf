@@ -1,6 +1,13 @@
-# Public HTTPS entry: an HTTP API whose only route proxies everything over a
-# VPC link to the REST gateway's Cloud Map service (API Gateway resolves the
-# tasks with DiscoverInstances and needs their SRV port).
+# Public HTTPS entry: an HTTP API that proxies everything over a VPC link to
+# the REST gateway's Cloud Map service (API Gateway resolves the tasks with
+# DiscoverInstances and needs their SRV port).
+#
+# With var.jwt, the $default route (everything) needs a valid token from that
+# issuer, and only var.anonymous_routes (the public reads the contracts mark
+# allow_anonymous) are let through without one. API Gateway sends the most
+# specific matching route's request on, so those keys must not also match a
+# route that needs a token (scripts/access_manifest.py checks this). The
+# gateway verifies tokens and scopes again either way.
 
 resource "aws_security_group" "vpc_link" {
   name        = "${var.name}-vpc-link"
@@ -57,12 +64,21 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "default" {
-  #checkov:skip=CKV_AWS_309:The JWT authorizer is optional (var.jwt); without it the REST gateway is public by design, throttled at the stage.
+  #checkov:skip=CKV_AWS_309:With var.jwt this route has the JWT authorizer; without it (auth = none) the REST gateway itself refuses every route but the anonymous reads, throttled at the stage.
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = "$default"
   target             = "integrations/${aws_apigatewayv2_integration.gateway.id}"
   authorization_type = var.jwt == null ? "NONE" : "JWT"
   authorizer_id      = var.jwt == null ? null : aws_apigatewayv2_authorizer.jwt[0].id
+}
+
+resource "aws_apigatewayv2_route" "anonymous" {
+  #checkov:skip=CKV_AWS_309:Public reads the contracts open to callers without a token (allow_anonymous); every other route needs the JWT authorizer, and the gateway still verifies any token sent here.
+  for_each           = var.jwt == null ? toset([]) : toset(var.anonymous_routes)
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = each.key
+  target             = "integrations/${aws_apigatewayv2_integration.gateway.id}"
+  authorization_type = "NONE"
 }
 
 resource "aws_cloudwatch_log_group" "access" {

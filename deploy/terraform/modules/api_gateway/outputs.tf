@@ -12,3 +12,8 @@ output "vpc_link_security_group_id" {
   description = "Security group of the VPC link; the REST gateway admits it."
   value       = aws_security_group.vpc_link.id
 }
+
+output "anonymous_route_keys" {
+  description = "Routes reachable without a token (empty when the API has no JWT authorizer: then every route is)."
+  value       = sort(keys(aws_apigatewayv2_route.anonymous))
+}

@@ -105,6 +105,17 @@ variable "jwt" {
   }
 }
 
+variable "anonymous_routes" {
+  type        = list(string)
+  description = "Route keys (\"GET /v1/products/{name}\") that skip the JWT authorizer; only used with jwt. Everything else needs a token."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.anonymous_routes : can(regex("^(GET|HEAD|OPTIONS|POST|PUT|PATCH|DELETE|ANY) /[^\\s]*$", r))])
+    error_message = "anonymous_routes must be HTTP API route keys such as \"GET /v1/products/{name}\"."
+  }
+}
+
 variable "log_retention_days" {
   type        = number
   description = "Retention of the access log group, in days."
