@@ -22,8 +22,13 @@ _CHECK = "/grpc.health.v1.Health/Check"
 READY_TIMEOUT = 1.0
 
 
+# The API's own description: public, like the reads it describes (API Gateway
+# routes these past its authorizer too).
+DOCUMENT_PATHS = ("/openapi.json", "/docs")
+
+
 class OpsEndpoints:
-    paths = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+    paths = frozenset({"/healthz", "/readyz", *DOCUMENT_PATHS})
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway

@@ -8,7 +8,8 @@ which is committed; ``tests/deploy`` fails when it is stale. It holds
   (``shop.api.v1.scope``), name -> description: the Cognito resource server's
   scopes;
 - ``anonymous_routes``: HTTP API route keys of the public RPCs with
-  ``allow_anonymous``: the routes without the JWT authorizer. Everything else
+  ``allow_anonymous``, and the gateway's ``/openapi.json`` and ``/docs``: the
+  routes without the JWT authorizer. Everything else
   falls to the ``$default`` route, which has it;
 - ``token_routes``: the other public bindings and the scopes each needs, for
   the docs and the tests (Terraform does not read them).
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.openapi import openapi_path
+from gateway.ops import DOCUMENT_PATHS
 from gateway.rules import Binding, bindings_for, resolve_services
 from gateway.templates import SegmentKind, Template
 from mesh.access import check_services, declared_scopes, rule_of
@@ -113,10 +115,12 @@ def build(bindings: Iterable[Binding], scopes: dict[str, str]) -> dict[str, Any]
                     f"{binding.template.source} ({binding.rpc}), which needs a token: "
                     "make the anonymous rule's path more specific"
                 )
+    # The gateway's description of the API is as public as the reads it describes.
+    documents = [f"GET {path}" for path in DOCUMENT_PATHS]
     return {
         "_note": NOTE,
         "scopes": dict(sorted(scopes.items())),
-        "anonymous_routes": sorted(anonymous),
+        "anonymous_routes": sorted([*anonymous, *documents]),
         "token_routes": dict(sorted(token.items())),
     }
 

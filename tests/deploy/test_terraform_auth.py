@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from gateway.ops import DOCUMENT_PATHS
 from gateway.rules import bindings_for, resolve_services
 from gateway.templates import SegmentKind, Template
 from mesh.access import declared_scopes, rule_of
@@ -190,7 +191,9 @@ def test_anonymous_routes_skip_the_authorizer_and_come_from_access_json(
     assert anonymous["authorization_type"] == "NONE"
     assert "authorizer_id" not in anonymous
     assert expr(anonymous["route_key"]) == "each.key"
-    assert expr(anonymous["for_each"]) == "var.jwt == null ? toset([]) : toset(var.anonymous_routes)"
+    assert (
+        expr(anonymous["for_each"]) == "var.jwt == null ? toset([]) : toset(var.anonymous_routes)"
+    )
     call = env.calls["api_gateway"]
     assert expr(call["anonymous_routes"]) == "local.access.anonymous_routes"
     assert expr(call["jwt"]) == (
@@ -216,9 +219,14 @@ def test_every_anonymous_read_has_a_route_and_no_token_route_is_caught_by_one(
                 f"{route.rpc} ({route.method} {path}) needs {sorted(route.scopes)} but "
                 f"{caught} lets it past the authorizer"
             )
-    # Nothing beyond the contracts: each key serves at least one anonymous read.
+    # Nothing beyond the contracts and the API's own description: each key serves at
+    # least one anonymous read, or is the gateway's OpenAPI document or reference page.
+    documents = {f"GET {path}" for path in DOCUMENT_PATHS}
     for key in keys:
+        if key in documents:
+            continue
         assert any(_catches(key, r.method, _request_path(r.template)) for r in anonymous), key
+    assert documents <= set(keys), "/openapi.json and /docs would need a token"
 
 
 def test_the_authorizer_trusts_the_pool_and_its_clients(env: Module, identity: Module) -> None:
@@ -325,9 +333,7 @@ def test_the_page_token_key_never_enters_the_state(env: Module) -> None:
         "ephemeral.aws_secretsmanager_random_password.page_token_key.random_password"
     )
     assert expr(version["secret_string_wo_version"]) == "var.page_token_key_version"
-    ephemeral = [
-        block for parsed in env.everything for block in parsed.get("ephemeral", [])
-    ]
+    ephemeral = [block for parsed in env.everything for block in parsed.get("ephemeral", [])]
     (generator,) = [b["aws_secretsmanager_random_password"]["page_token_key"] for b in ephemeral]
     assert generator["password_length"] >= 32
 
