@@ -38,6 +38,13 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_DISCOVERY_POLL_SECONDS``           how often the cheap revision is polled (default 1)
 ``MESH_DISCOVERY_REFRESH_SECONDS``        full refresh period, for health changes (default 15)
 ``MESH_REGISTRY_TTL_SECONDS``             local registry: silence after which an instance expires (3)
+``MESH_TLS_CERT`` ``MESH_TLS_KEY``        TLS for every gRPC server and client of the process: its
+``MESH_TLS_CA``                           certificate chain, private key and the CA bundle it trusts (PEM
+                                          files); all three or none (default: none, plaintext)
+``MESH_TLS_CERT_PEM`` ``MESH_TLS_KEY_PEM``  the same as PEM content, for ECS secrets (the root file
+``MESH_TLS_CA_PEM``                       system is read-only); each part comes from a path or content
+``MESH_TLS_CLIENT_AUTH``                  servers demand a client certificate from the CA (mutual TLS;
+                                          default true when TLS is on)
 ========================================  ==========================================
 """
 
@@ -52,9 +59,10 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
+from mesh.tls import TlsError, TlsSettings
 from mesh.topology import ServiceSpec, Topology, load_topology
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "load_tls"]
 
 T = TypeVar("T")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -94,6 +102,7 @@ class Settings:
     db_password_secret: str | None = None
     db_password_ttl: float = 60.0
     secrets_endpoint: str | None = None
+    tls: TlsSettings | None = None
 
     @property
     def bind(self) -> str:
@@ -220,6 +229,52 @@ def _database_url(env: _Env, spec: ServiceSpec, data_dir: Path) -> str:
     return f"sqlite+aiosqlite:///{data_dir / (spec.name + '.db')}"
 
 
+_TLS_PARTS = (("cert", "MESH_TLS_CERT"), ("key", "MESH_TLS_KEY"), ("ca", "MESH_TLS_CA"))
+
+
+def _pem(env: _Env, name: str) -> tuple[str, bytes] | None:
+    """A TLS part from ``<name>`` (a path) or ``<name>_PEM`` (content): (variable, PEM bytes)."""
+    path, content = env.raw(name), env.raw(f"{name}_PEM")
+    if path is not None and content is not None:
+        raise ConfigError(f"set {name} or {name}_PEM, not both")
+    if content is not None:
+        # A PEM pasted into a console or a JSON secret often arrives with
+        # literal backslash-n instead of line breaks.
+        text = content.replace("\\n", "\n") if "\n" not in content else content
+        return f"{name}_PEM", text.encode()
+    if path is not None:
+        try:
+            return name, Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{name}={path!r} cannot be read: {exc.strerror or exc}") from None
+    return None
+
+
+def load_tls(environ: Mapping[str, str] | None = None) -> TlsSettings | None:
+    """TLS for gRPC from ``MESH_TLS_*``, or None (plaintext); raises ConfigError naming the variable."""
+    env = _Env(os.environ if environ is None else environ)
+    parts = {part: _pem(env, name) for part, name in _TLS_PARTS}
+    given = {part: found for part, found in parts.items() if found is not None}
+    if not given:
+        if env.raw("MESH_TLS_CLIENT_AUTH") is not None:
+            raise ConfigError(
+                "MESH_TLS_CLIENT_AUTH needs MESH_TLS_CERT, MESH_TLS_KEY and MESH_TLS_CA"
+            )
+        return None
+    missing = [f"{name} (or {name}_PEM)" for part, name in _TLS_PARTS if part not in given]
+    if missing:
+        raise ConfigError(
+            f"TLS needs a certificate, a key and a CA: {', '.join(missing)} is not set"
+        )
+    client_auth = env.get("MESH_TLS_CLIENT_AUTH", True, _bool)
+    try:
+        return TlsSettings(
+            given["cert"][1], given["key"][1], given["ca"][1], client_auth=client_auth
+        )
+    except TlsError as exc:
+        raise ConfigError(f"{given[exc.part][0]}: {exc}") from None
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -272,4 +327,5 @@ def load_settings(
         db_password_secret=_db_password_secret(env, spec),
         db_password_ttl=env.get("MESH_DB_PASSWORD_TTL_SECONDS", 60.0, _positive_float),
         secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, _url),
+        tls=load_tls(environ),
     )

@@ -5,6 +5,7 @@ A :class:`MeshServer` wraps a ``grpc.aio`` server with what every service needs:
 the interceptor (errors, request context, access log) and an ordered shutdown:
 health NOT_SERVING, deregister, drain in-flight calls within the grace, close
 resources. :func:`run_service` adds signal handling around it for ``__main__``.
+With ``tls`` (see :mod:`mesh.tls`) the port speaks only TLS, mutual by default.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.accesslog import AccessLog
 from mesh.interceptors import MeshInterceptor, Registrar
+from mesh.tls import TlsSettings, server_credentials
 
 __all__ = ["Announcer", "Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
 
@@ -70,6 +72,7 @@ class MeshServer:
         max_message_bytes: int = 4 * 1024 * 1024,
         access_log: bool = True,
         interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
+        tls: TlsSettings | None = None,
     ) -> None:
         self.unit = unit
         self.host = host
@@ -81,6 +84,7 @@ class MeshServer:
         self._calls = MeshInterceptor(unit.name, access_log=self.access_log)
         self._interceptors = list(interceptors)
         self._max_message_bytes = max_message_bytes
+        self.tls = tls
         self._server: aio.Server | None = None
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -107,7 +111,11 @@ class MeshServer:
             [*unit.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.port = self._server.add_insecure_port(f"{host}:{self.requested_port}")
+        bind = f"{host}:{self.requested_port}"
+        if self.tls is None:
+            self.port = self._server.add_insecure_port(bind)
+        else:
+            self.port = self._server.add_secure_port(bind, server_credentials(self.tls))
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{self.requested_port}")
         for name in ["", *unit.grpc_services]:
