@@ -149,6 +149,7 @@ def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
         service,
         migrations,
         password=password_source(settings),
+        ssl_context=settings.db_tls.context() if settings.db_tls else None,
     )
     try:
         unit = wire_discovery(settings, lambda clients: build_unit(settings, database, clients))

@@ -1,8 +1,10 @@
-"""MESH_TLS_*: read once, checked at start-up, errors name the variable."""
+"""MESH_TLS_* and MESH_DB_SSL*: read once, checked at start-up, errors name the variable."""
 
 from __future__ import annotations
 
 import datetime
+import re
+import ssl
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 def test_off_by_default() -> None:
     assert load_tls({}) is None
     settings = load_settings("orders", environ={})
-    assert settings.tls is None
+    assert settings.tls is None and settings.db_tls is None
 
 
 def test_paths_make_mutual_tls_with_the_certificate_name(pki: Pki) -> None:
@@ -165,3 +167,65 @@ def test_identity_falls_back_to_the_common_name() -> None:
     ca = new_ca()
     leaf = issue(ca, ["10.0.0.5"])  # an IP address only: no DNS name in the certificate
     assert TlsSettings(leaf.cert_pem, leaf.key_pem, ca.cert_pem).identity == "10.0.0.5"
+
+
+# --- the database connection ---------------------------------------------------------------
+
+_PG = {"MESH_DB_HOST": "db.example.internal", "MESH_DB_USER": "app"}
+
+
+def test_db_sslmode_modes_build_the_contexts_they_promise(pki: Pki) -> None:
+    def db_tls(mode: str, **extra: str) -> ssl.SSLContext | bool:
+        settings = load_settings("orders", environ={**_PG, "MESH_DB_SSLMODE": mode, **extra})
+        assert settings.db_tls is not None and settings.db_tls.mode == mode
+        return settings.db_tls.context()
+
+    assert db_tls("disable") is False
+    require = db_tls("require")
+    assert isinstance(require, ssl.SSLContext)
+    assert (require.check_hostname, require.verify_mode) == (False, ssl.CERT_NONE)
+    root = {"MESH_DB_SSL_ROOT_CERT": str(pki.files.ca)}
+    verify_ca = db_tls("verify-ca", **root)
+    assert isinstance(verify_ca, ssl.SSLContext)
+    assert (verify_ca.check_hostname, verify_ca.verify_mode) == (False, ssl.CERT_REQUIRED)
+    full = db_tls("verify-full", **root)
+    assert isinstance(full, ssl.SSLContext)
+    assert (full.check_hostname, full.verify_mode) == (True, ssl.CERT_REQUIRED)
+    # Only the given bundle is trusted, not the system's CAs.
+    assert [c["subject"] for c in full.get_ca_certs()] == [
+        ((("commonName", "shop-mesh local CA"),),)
+    ]
+    pem = db_tls("verify-full", MESH_DB_SSL_ROOT_CERT_PEM=pki.files.ca.read_text())
+    assert isinstance(pem, ssl.SSLContext) and len(pem.get_ca_certs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"MESH_DB_SSLMODE": "prefer"}, "MESH_DB_SSLMODE='prefer' is invalid"),
+        ({"MESH_DB_SSLMODE": "VERIFY-FULL"}, "MESH_DB_SSLMODE='VERIFY-FULL' is invalid"),
+        ({"MESH_DB_SSL_ROOT_CERT_PEM": "x"}, "MESH_DB_SSL_ROOT_CERT_PEM needs MESH_DB_SSLMODE"),
+        (
+            {"MESH_DB_SSLMODE": "require", "MESH_DB_SSL_ROOT_CERT_PEM": "x"},
+            "MESH_DB_SSL_ROOT_CERT_PEM needs MESH_DB_SSLMODE=verify-ca or verify-full, not require",
+        ),
+        (
+            {"MESH_DB_SSLMODE": "verify-full", "MESH_DB_SSL_ROOT_CERT": "/nonexistent/rds.pem"},
+            "MESH_DB_SSL_ROOT_CERT='/nonexistent/rds.pem' cannot be read",
+        ),
+        (
+            {"MESH_DB_SSLMODE": "verify-full", "MESH_DB_SSL_ROOT_CERT_PEM": "garbage"},
+            "MESH_DB_SSL_ROOT_CERT_PEM: not a PEM CA bundle",
+        ),
+        (
+            {
+                "MESH_DB_SSLMODE": "require",
+                "ORDERS_DATABASE_URL": "postgresql+asyncpg://h/d?ssl=true",
+            },
+            "MESH_DB_SSLMODE cannot be used with ssl or sslmode in the database URL",
+        ),
+    ],
+)
+def test_bad_db_tls_names_the_variable(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_settings("orders", environ={**_PG, **environ})
