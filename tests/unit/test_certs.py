@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from mesh.certs import CLIENT, ensure_certs, main
+from mesh.runner import grpcurl_flags, tls_env
 from mesh.tls import TlsSettings, issued_by
 from mesh.topology import load_topology, parse_topology
 
@@ -91,3 +92,28 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (blocked / "tls").write_text("a file where the directory should be")
     assert main(["--data-dir", str(blocked)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_runner_gives_each_process_its_own_certificate(tmp_path: Path) -> None:
+    files, _ = ensure_certs(tmp_path, TOPOLOGY)
+    env = tls_env(files, "orders")
+    assert env["MESH_TLS_CERT"] == str(files.cert("orders"))
+    assert env["MESH_TLS_KEY"] == str(files.key("orders"))
+    assert env["MESH_TLS_CA"] == str(files.ca)
+    assert env["MESH_TLS_CERT_PEM"] == ""  # a caller's content variable must not clash
+    assert grpcurl_flags(None, "orders", "shop.local") == "-plaintext"
+    flags = grpcurl_flags(files, "orders", "shop.local")
+    assert flags == (
+        f"-cacert {files.ca} -cert {files.cert(CLIENT)} -key {files.key(CLIENT)} "
+        "-servername orders.shop.local"
+    )
+
+
+def test_grpcurl_paths_are_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files, _ = ensure_certs(tmp_path / ".data" / "tls", TOPOLOGY)
+    monkeypatch.chdir(tmp_path)
+    assert grpcurl_flags(files, "catalog", "shop.local").startswith(
+        "-cacert .data/tls/ca.pem -cert .data/tls/client.pem -key .data/tls/client-key.pem "
+    )
