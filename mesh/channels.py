@@ -13,6 +13,10 @@ one ``grpc.aio`` channel per *endpoint set*: the target lists every address
 
 When the set changes, a new channel takes new calls at once and the old one
 is closed after in-flight calls had time to finish.
+
+With TLS every channel is secure and checks the name the target service's
+certificate must carry (``server_names``, by default the service name): the
+target is a list of addresses, so there is no host name to check otherwise.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from google.protobuf import descriptor, descriptor_pb2
 from grpc import aio
 
 from mesh.discovery import Endpoint, EndpointWatcher, Registry
 from mesh.errors import Unavailable
+from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials
 
 __all__ = ["ChannelPolicy", "ServiceChannels", "retry_methods", "service_config"]
 
@@ -123,10 +129,17 @@ def target_for(endpoints: Iterable[Endpoint]) -> str:
 class _Service:
     """One service's watcher and current channel."""
 
-    def __init__(self, name: str, watcher: EndpointWatcher, options: list[tuple[str, Any]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        watcher: EndpointWatcher,
+        options: list[tuple[str, Any]],
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.name = name
         self.watcher = watcher
         self.options = options
+        self.credentials = credentials
         self.target = ""
         self.channel: aio.Channel | None = None
         self.retiring: set[asyncio.Task[None]] = set()
@@ -136,7 +149,7 @@ class _Service:
         if target == self.target:
             return
         old, self.target = self.channel, target
-        self.channel = aio.insecure_channel(target, options=self.options) if target else None
+        self.channel = self._open(target) if target else None
         log.info(
             "endpoints changed",
             extra={"target_service": self.name, "endpoints": [e.address for e in endpoints]},
@@ -145,6 +158,11 @@ class _Service:
             task = asyncio.get_running_loop().create_task(self._retire(old, retire_after))
             self.retiring.add(task)
             task.add_done_callback(self.retiring.discard)
+
+    def _open(self, target: str) -> aio.Channel:
+        if self.credentials is None:
+            return aio.insecure_channel(target, options=self.options)
+        return aio.secure_channel(target, self.credentials, options=self.options)
 
     @staticmethod
     async def _retire(channel: aio.Channel, after: float) -> None:
@@ -179,12 +197,15 @@ class ServiceChannels:
         ready_timeout: float = 5.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         close_registry: bool = True,
+        tls: TlsSettings | None = None,
+        server_names: Mapping[str, str] | None = None,
     ) -> None:
         self.registry = registry
         self.policy = policy or ChannelPolicy()
         self.ready_timeout = ready_timeout
         self.close_registry = close_registry
         self._services: dict[str, _Service] = {}
+        credentials = channel_credentials(tls) if tls is not None else None
         for name, descriptors in services.items():
             options: list[tuple[str, Any]] = [
                 ("grpc.enable_retries", 1),
@@ -195,13 +216,15 @@ class ServiceChannels:
                 # subchannels across retired and current channels.
                 ("grpc.use_local_subchannel_pool", 1),
             ]
+            if credentials is not None:
+                options.append((TARGET_NAME_OVERRIDE, (server_names or {}).get(name, name)))
             watcher = EndpointWatcher(
                 registry,
                 name,
                 poll_interval=poll_interval,
                 full_refresh_interval=full_refresh_interval,
             )
-            self._services[name] = _Service(name, watcher, options)
+            self._services[name] = _Service(name, watcher, options, credentials)
 
     @property
     def services(self) -> list[str]:

@@ -17,6 +17,11 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
                                           for every new connection, cached; needs ``MESH_DB_HOST``
 ``MESH_DB_PASSWORD_TTL_SECONDS``          how long that password is cached (default 60)
 ``MESH_SECRETS_ENDPOINT``                 a Secrets Manager endpoint URL (an emulator); default: AWS
+``MESH_DB_SSLMODE``                       PostgreSQL transport security: ``disable``, ``require`` (encrypt,
+                                          no certificate check), ``verify-ca``, ``verify-full`` (CA and
+                                          host name; use this with RDS); default: the driver's ``prefer``
+``MESH_DB_SSL_ROOT_CERT``                 CA bundle (PEM file) that verifies the server, e.g. the RDS bundle
+``MESH_DB_SSL_ROOT_CERT_PEM``             the same as PEM content; without either the system CAs are used
 ``MESH_SHUTDOWN_GRACE_SECONDS``           how long in-flight calls may drain (default 10)
 ``MESH_CALL_TIMEOUT_SECONDS``             default deadline of outbound calls (default 5)
 ``MESH_MAX_MESSAGE_BYTES``                largest request accepted (default 4 MiB)
@@ -40,6 +45,13 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_DISCOVERY_POLL_SECONDS``           how often the cheap revision is polled (default 1)
 ``MESH_DISCOVERY_REFRESH_SECONDS``        full refresh period, for health changes (default 15)
 ``MESH_REGISTRY_TTL_SECONDS``             local registry: silence after which an instance expires (3)
+``MESH_TLS_CERT`` ``MESH_TLS_KEY``        TLS for every gRPC server and client of the process: its
+``MESH_TLS_CA``                           certificate chain, private key and the CA bundle it trusts (PEM
+                                          files); all three or none (default: none, plaintext)
+``MESH_TLS_CERT_PEM`` ``MESH_TLS_KEY_PEM``  the same as PEM content, for ECS secrets (the root file
+``MESH_TLS_CA_PEM``                       system is read-only); each part comes from a path or content
+``MESH_TLS_CLIENT_AUTH``                  servers demand a client certificate from the CA (mutual TLS;
+                                          default true when TLS is on)
 ========================================  ==========================================
 """
 
@@ -49,6 +61,7 @@ import ipaddress
 import os
 import re
 import secrets
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,9 +69,10 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from mesh.localkeys import load_or_create
+from mesh.tls import TlsError, TlsSettings
 from mesh.topology import ServiceSpec, Topology, load_topology
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "DbTls", "Settings", "load_settings", "load_tls"]
 
 T = TypeVar("T")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -66,6 +80,34 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names the environment variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class DbTls:
+    """How a PostgreSQL connection is secured (``MESH_DB_SSLMODE``, libpq's mode names)."""
+
+    mode: str
+    root_cert: bytes | None = None
+
+    def context(self) -> ssl.SSLContext | bool:
+        """What asyncpg's ``ssl`` argument takes: False, or a context that checks as asked.
+
+        ``verify-full`` checks the chain and the host name (the RDS endpoint
+        is in the RDS certificate), ``verify-ca`` the chain only, ``require``
+        encrypts without checking anything (it stops eavesdroppers, not a
+        server in the middle).
+        """
+        if self.mode == "disable":
+            return False
+        context = ssl.create_default_context(
+            cadata=self.root_cert.decode("ascii") if self.root_cert else None
+        )
+        if self.mode == "require":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif self.mode == "verify-ca":
+            context.check_hostname = False
+        return context
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +140,8 @@ class Settings:
     db_password_secret: str | None = None
     db_password_ttl: float = 60.0
     secrets_endpoint: str | None = None
+    tls: TlsSettings | None = None
+    db_tls: DbTls | None = None
 
     @property
     def bind(self) -> str:
@@ -246,6 +290,82 @@ def _page_token_key(env: _Env, spec: ServiceSpec, registry: str, data_dir: Path)
     return load_or_create(data_dir / "page-token.key", lambda: secrets.token_bytes(32))
 
 
+_TLS_PARTS = (("cert", "MESH_TLS_CERT"), ("key", "MESH_TLS_KEY"), ("ca", "MESH_TLS_CA"))
+
+
+def _pem(env: _Env, name: str) -> tuple[str, bytes] | None:
+    """A TLS part from ``<name>`` (a path) or ``<name>_PEM`` (content): (variable, PEM bytes)."""
+    path, content = env.raw(name), env.raw(f"{name}_PEM")
+    if path is not None and content is not None:
+        raise ConfigError(f"set {name} or {name}_PEM, not both")
+    if content is not None:
+        # A PEM pasted into a console or a JSON secret often arrives with
+        # literal backslash-n instead of line breaks.
+        text = content.replace("\\n", "\n") if "\n" not in content else content
+        return f"{name}_PEM", text.encode()
+    if path is not None:
+        try:
+            return name, Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{name}={path!r} cannot be read: {exc.strerror or exc}") from None
+    return None
+
+
+def load_tls(environ: Mapping[str, str] | None = None) -> TlsSettings | None:
+    """TLS for gRPC from ``MESH_TLS_*``, or None (plaintext); raises ConfigError naming the variable."""
+    env = _Env(os.environ if environ is None else environ)
+    parts = {part: _pem(env, name) for part, name in _TLS_PARTS}
+    given = {part: found for part, found in parts.items() if found is not None}
+    if not given:
+        if env.raw("MESH_TLS_CLIENT_AUTH") is not None:
+            raise ConfigError(
+                "MESH_TLS_CLIENT_AUTH needs MESH_TLS_CERT, MESH_TLS_KEY and MESH_TLS_CA"
+            )
+        return None
+    missing = [f"{name} (or {name}_PEM)" for part, name in _TLS_PARTS if part not in given]
+    if missing:
+        raise ConfigError(
+            f"TLS needs a certificate, a key and a CA: {', '.join(missing)} is not set"
+        )
+    client_auth = env.get("MESH_TLS_CLIENT_AUTH", True, _bool)
+    try:
+        return TlsSettings(
+            given["cert"][1], given["key"][1], given["ca"][1], client_auth=client_auth
+        )
+    except TlsError as exc:
+        raise ConfigError(f"{given[exc.part][0]}: {exc}") from None
+
+
+_SSLMODES = ("disable", "require", "verify-ca", "verify-full")
+
+
+def _sslmode(value: str) -> str:
+    if value not in _SSLMODES:
+        raise ValueError(f"must be one of {', '.join(_SSLMODES)}")
+    return value
+
+
+def _db_tls(env: _Env, database_url: str) -> DbTls | None:
+    mode = env.get("MESH_DB_SSLMODE", None, _sslmode)
+    root = _pem(env, "MESH_DB_SSL_ROOT_CERT")
+    if mode is None:
+        if root is not None:
+            raise ConfigError(f"{root[0]} needs MESH_DB_SSLMODE=verify-ca or verify-full")
+        return None
+    if root is not None and mode in ("disable", "require"):
+        raise ConfigError(f"{root[0]} needs MESH_DB_SSLMODE=verify-ca or verify-full, not {mode}")
+    query = database_url.partition("?")[2]
+    if re.search(r"(^|&)(ssl|sslmode)=", query):
+        raise ConfigError("MESH_DB_SSLMODE cannot be used with ssl or sslmode in the database URL")
+    tls = DbTls(mode, root[1] if root else None)
+    try:
+        tls.context()
+    except (ssl.SSLError, ValueError) as exc:
+        assert root is not None  # only a bad root certificate fails here
+        raise ConfigError(f"{root[0]}: not a PEM CA bundle ({exc})") from None
+    return tls
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -269,12 +389,13 @@ def load_settings(
     refresh = env.get("MESH_DISCOVERY_REFRESH_SECONDS", max(15.0, poll), _positive_float)
     if refresh < poll:
         raise ConfigError("MESH_DISCOVERY_REFRESH_SECONDS must be >= MESH_DISCOVERY_POLL_SECONDS")
+    database_url = _database_url(env, spec, data_dir)
     return Settings(
         service=service,
         host=host,
         port=env.get("MESH_PORT", spec.port, _port),
         data_dir=data_dir,
-        database_url=_database_url(env, spec, data_dir),
+        database_url=database_url,
         shutdown_grace=env.get("MESH_SHUTDOWN_GRACE_SECONDS", 10.0, _positive_float),
         call_timeout=env.get("MESH_CALL_TIMEOUT_SECONDS", 5.0, _positive_float),
         max_message_bytes=env.get("MESH_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, _message_bytes),
@@ -298,4 +419,6 @@ def load_settings(
         db_password_secret=_db_password_secret(env, spec),
         db_password_ttl=env.get("MESH_DB_PASSWORD_TTL_SECONDS", 60.0, _positive_float),
         secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, _url),
+        tls=load_tls(environ),
+        db_tls=_db_tls(env, database_url),
     )

@@ -9,12 +9,17 @@ With a :class:`PasswordSource` (``MESH_DB_PASSWORD_SECRET``, see
 password instead of the one in the URL, and a connection refused for a wrong
 password (SQLSTATE 28P01) refreshes the source once and tries again. Pooled
 connections stay as they are: PostgreSQL checks the password at log-in only.
+
+``ssl_context`` is what :meth:`mesh.config.DbTls.context` makes of
+``MESH_DB_SSLMODE``: every PostgreSQL connection (the pool's and the one that
+creates the database) uses it; None leaves the driver's default (``prefer``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -106,7 +111,15 @@ def redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_engine(url: str, password: PasswordSource | None = None) -> AsyncEngine:
+def _connect_args(ssl_context: ssl.SSLContext | bool | None) -> dict[str, Any]:
+    return {} if ssl_context is None else {"ssl": ssl_context}
+
+
+def create_engine(
+    url: str,
+    password: PasswordSource | None = None,
+    ssl_context: ssl.SSLContext | bool | None = None,
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -139,18 +152,32 @@ def create_engine(url: str, password: PasswordSource | None = None) -> AsyncEngi
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args=_connect_args(ssl_context),
+    )
     if password is not None:
         use_password_source(engine, password)
     return engine
 
 
-async def ensure_database(url: str, password: PasswordSource | None = None) -> None:
+async def ensure_database(
+    url: str,
+    password: PasswordSource | None = None,
+    ssl_context: ssl.SSLContext | bool | None = None,
+) -> None:
     """Create the PostgreSQL database named in the URL if it does not exist yet."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql" or not parsed.database:
         return
-    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = create_async_engine(
+        parsed.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        connect_args=_connect_args(ssl_context),
+    )
     if password is not None:
         use_password_source(admin, password)
     try:
@@ -202,16 +229,18 @@ class Database:
         *,
         auto_migrate: bool = True,
         password: PasswordSource | None = None,
+        ssl_context: ssl.SSLContext | bool | None = None,
     ) -> None:
         self.url = url
         self.service = service
         self.migrations = migrations
         self.auto_migrate = auto_migrate
         self.password = password
-        self.engine = create_engine(url, password)
+        self.ssl_context = ssl_context
+        self.engine = create_engine(url, password, ssl_context)
 
     async def start(self, server: MeshServer | None = None) -> None:
-        await ensure_database(self.url, self.password)
+        await ensure_database(self.url, self.password, self.ssl_context)
         if self.auto_migrate:
             await migrate(self.engine, self.service, self.migrations)
         log.info("database ready", extra={"database": redact(self.url)})

@@ -33,6 +33,7 @@ async def migrate(service: str, topology: Topology) -> None:
         service,
         migrations_for(topology, service),
         password=password_source(settings),
+        ssl_context=settings.db_tls.context() if settings.db_tls else None,
     )
     try:
         await database.start()

@@ -1,15 +1,22 @@
 """Container health check: exit 0 only when the target reports SERVING.
 
     python -m mesh.probe [--addr 127.0.0.1:50051] [--service NAME] [--timeout 2]
+                         [--server-name NAME]
     python -m mesh.probe --http http://127.0.0.1:8080/healthz
 
 Used as the ECS container health check, so the image needs no extra binary.
-Exit codes: 0 serving, 1 not serving or unreachable, 2 bad arguments.
+With ``MESH_TLS_*`` set (the container's own TLS settings) it calls over TLS
+with the container's certificate. The name checked in the server's certificate
+is ``--server-name``, else the host of ``--addr``, or for an IP address or
+``localhost`` the container's own name: the health check calls its own
+server on 127.0.0.1.
+Exit codes: 0 serving, 1 not serving or unreachable, 2 bad arguments or settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 import urllib.error
 import urllib.request
@@ -18,9 +25,41 @@ from urllib.parse import urlsplit
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from mesh.config import ConfigError, load_tls
+from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials
 
-def check_grpc(addr: str, service: str, timeout: float) -> tuple[bool, str]:
-    with grpc.insecure_channel(addr) as channel:
+
+def _channel(addr: str, tls: TlsSettings | None, server_name: str | None) -> grpc.Channel:
+    if tls is None:
+        return grpc.insecure_channel(addr)
+    options = [(TARGET_NAME_OVERRIDE, server_name)] if server_name else []
+    return grpc.secure_channel(addr, channel_credentials(tls), options=options)
+
+
+def _is_local(addr: str) -> bool:
+    host = addr.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def check_grpc(
+    addr: str,
+    service: str,
+    timeout: float,
+    tls: TlsSettings | None = None,
+    server_name: str | None = None,
+) -> tuple[bool, str]:
+    """(serving?, detail) from ``grpc.health.v1`` at ``addr``; TLS when ``tls`` is given.
+
+    ``server_name`` is the name expected in the server's certificate (default:
+    the host of ``addr``).
+    """
+    with _channel(addr, tls, server_name) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -52,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--http", help="HTTP URL that answers 2xx when healthy")
     parser.add_argument("--service", default="", help="health service name ('' = whole server)")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument(
+        "--server-name", help="with TLS: the name expected in the server's certificate"
+    )
     opts = parser.parse_args(argv)
     if not 0 < opts.timeout <= 60:
         parser.error("--timeout must be in (0, 60]")
@@ -59,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         if opts.http:
             ok, detail = check_http(opts.http, opts.timeout)
         else:
-            ok, detail = check_grpc(opts.addr, opts.service, opts.timeout)
+            tls = load_tls()
+            name = opts.server_name
+            if tls is not None and name is None and _is_local(opts.addr):
+                name = tls.identity
+            ok, detail = check_grpc(opts.addr, opts.service, opts.timeout, tls, name)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         parser.error(str(exc))
     print(detail, file=sys.stdout if ok else sys.stderr)

@@ -1,11 +1,15 @@
 """The local mesh: every service of services.yaml as its own process.
 
-    python -m mesh.runner [--only NAME ...] [--data-dir .data] [--ready-timeout 60]
+    python -m mesh.runner [--only NAME ...] [--data-dir .data] [--ready-timeout 60] [--tls]
 
 Starts services in dependency order, waits for each replica's health check to
 report SERVING, prints how to call them, and on Ctrl-C (or SIGTERM) stops them
 in reverse order with SIGTERM so each drains cleanly. Logs of each process go
 to ``<data-dir>/logs/<service>-<replica>.log``.
+
+With ``--tls`` every gRPC server and client speaks mutual TLS: the local CA
+and certificates in ``<data-dir>/tls`` are made (or reused, see
+:mod:`mesh.certs`) and each process gets its own service's certificate.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mesh.certs import CLIENT, CertFiles, ensure_certs
 from mesh.discovery import (
     AWS_INSTANCE_IPV4,
     AWS_INSTANCE_PORT,
@@ -30,6 +35,7 @@ from mesh.discovery import (
 )
 from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
 from mesh.probe import check_grpc, check_http
+from mesh.tls import TlsSettings, server_name
 from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
 
 __all__ = ["main"]
@@ -50,6 +56,17 @@ class Replica:
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def tls_env(files: CertFiles, service: str) -> dict[str, str]:
+    """A process's TLS settings: its own service's certificate, as file paths."""
+    env = {
+        "MESH_TLS_CERT": str(files.cert(service)),
+        "MESH_TLS_KEY": str(files.key(service)),
+        "MESH_TLS_CA": str(files.ca),
+    }
+    # Content variables from the caller's shell would clash with the paths.
+    return {**env, **{f"{name}_PEM": "" for name in env}}
 
 
 def child_env(
@@ -103,7 +120,13 @@ async def _registered_port(registry: LocalRegistry, replica: Replica) -> int:
     return 0
 
 
-async def _wait_ready(replica: Replica, timeout: float, registry: LocalRegistry) -> None:
+async def _wait_ready(
+    replica: Replica,
+    timeout: float,
+    registry: LocalRegistry,
+    tls: TlsSettings | None = None,
+    namespace: str = "",
+) -> None:
     deadline = time.monotonic() + timeout
     spec = replica.spec
     while time.monotonic() < deadline:
@@ -122,7 +145,14 @@ async def _wait_ready(replica: Replica, timeout: float, registry: LocalRegistry)
                 check_http, f"http://127.0.0.1:{replica.port}/healthz", 1.0
             )
         else:
-            ok, _ = await asyncio.to_thread(check_grpc, f"127.0.0.1:{replica.port}", "", 1.0)
+            ok, _ = await asyncio.to_thread(
+                check_grpc,
+                f"127.0.0.1:{replica.port}",
+                "",
+                1.0,
+                tls,
+                server_name(spec.name, namespace) if tls else None,
+            )
         if ok:
             return
         await asyncio.sleep(0.2)
@@ -164,7 +194,27 @@ async def _show_registry(registry: LocalRegistry, specs: list[ServiceSpec]) -> N
             )
 
 
-def _usage(topology: Topology, replicas: list[Replica], data_dir: Path) -> None:
+def grpcurl_flags(files: CertFiles | None, service: str, namespace: str) -> str:
+    """How grpcurl reaches ``service``: plaintext, or mutual TLS with the tools' certificate."""
+    if files is None:
+        return "-plaintext"
+
+    def shown(path: Path) -> str:
+        # Relative to where the user stands when that is shorter: lines stay readable.
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)
+
+    return (
+        f"-cacert {shown(files.ca)} -cert {shown(files.cert(CLIENT))} "
+        f"-key {shown(files.key(CLIENT))} -servername {server_name(service, namespace)}"
+    )
+
+
+def _usage(
+    topology: Topology, replicas: list[Replica], data_dir: Path, files: CertFiles | None
+) -> None:
     first = {r.spec.name: r for r in replicas if r.index == 0}
     # scripts/token reads the same data dir; name it when it is not the default.
     flag = "" if data_dir == Path(".data").resolve() else f" --data-dir {data_dir}"
@@ -189,10 +239,9 @@ def _usage(topology: Topology, replicas: list[Replica], data_dir: Path) -> None:
             _say(f"  curl -s {customer} {base}/v1/orders          # alice's orders only")
             _say(f"  open {base}/docs  (the API reference; {base}/openapi.json for tools)")
         else:
-            _say(f"  grpcurl -plaintext 127.0.0.1:{replica.port} list")
-            _say(
-                f"  grpcurl -plaintext 127.0.0.1:{replica.port} describe {replica.spec.grpc_service}"
-            )
+            flags = grpcurl_flags(files, replica.spec.name, topology.namespace)
+            _say(f"  grpcurl {flags} 127.0.0.1:{replica.port} list")
+            _say(f"  grpcurl {flags} 127.0.0.1:{replica.port} describe {replica.spec.grpc_service}")
     examples = {
         "catalog": (
             "CreateProduct",
@@ -207,15 +256,21 @@ def _usage(topology: Topology, replicas: list[Replica], data_dir: Path) -> None:
     for name, (method, body) in examples.items():
         if name in first:
             replica = first[name]
+            flags = grpcurl_flags(files, name, topology.namespace)
             _say(
-                f"  grpcurl -plaintext -d '{body}' 127.0.0.1:{replica.port} "
+                f"  grpcurl {flags} -d '{body}' 127.0.0.1:{replica.port} "
                 f"{replica.spec.grpc_service}/{method}"
             )
     _say("Press Ctrl-C to stop.")
 
 
 async def run(
-    topology: Topology, only: list[str], data_dir: Path, ready_timeout: float, offset: int = 0
+    topology: Topology,
+    only: list[str],
+    data_dir: Path,
+    ready_timeout: float,
+    offset: int = 0,
+    files: CertFiles | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -241,9 +296,17 @@ async def run(
                 extra = {}
                 if spec.protocol == "http":
                     extra = {**auth_env, **({"MESH_GATEWAY_PORT": str(port)} if port else {})}
+                own_tls = None
+                if files is not None:
+                    extra |= tls_env(files, spec.name)
+                    own_tls = TlsSettings.from_files(
+                        files.cert(spec.name), files.key(spec.name), files.ca
+                    )
                 replica = await _start(spec, index, port, data_dir, extra)
                 replicas.append(replica)
-                waiter = asyncio.ensure_future(_wait_ready(replica, ready_timeout, registry))
+                waiter = asyncio.ensure_future(
+                    _wait_ready(replica, ready_timeout, registry, own_tls, topology.namespace)
+                )
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
@@ -255,7 +318,7 @@ async def run(
                     f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (log {replica.log.name})"
                 )
         await _show_registry(registry, specs)
-        _usage(topology, replicas, data_dir)
+        _usage(topology, replicas, data_dir, files)
         exited = [asyncio.ensure_future(r.process.wait()) for r in replicas]
         stopper = asyncio.ensure_future(stop.wait())
         done, _ = await asyncio.wait({stopper, *exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -295,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="shift every port by this much (run a second mesh beside the first)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="mutual TLS between all processes, with a local CA in <data-dir>/tls",
+    )
     opts = parser.parse_args(argv)
     try:
         topology = load_topology()
@@ -313,8 +381,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port-offset must be in 0..{65535 - top}")
     if opts.ready_timeout <= 0:
         parser.error("--ready-timeout must be positive")
+    data_dir = opts.data_dir.resolve()
+    files = None
+    if opts.tls:
+        try:
+            files, written = ensure_certs(data_dir / "tls", topology)
+        except (ValueError, OSError) as exc:
+            parser.error(f"--tls: {exc}")
+        done = f"issued {', '.join(written)}" if written else "all reused"
+        _say(f"Mutual TLS with the certificates in {files.directory}/ ({done})")
     return asyncio.run(
-        run(topology, opts.only, opts.data_dir.resolve(), opts.ready_timeout, opts.port_offset)
+        run(topology, opts.only, data_dir, opts.ready_timeout, opts.port_offset, files)
     )
 
 

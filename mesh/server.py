@@ -5,6 +5,7 @@ A :class:`MeshServer` wraps a ``grpc.aio`` server with what every service needs:
 the interceptor (errors, request context, access log) and an ordered shutdown:
 health NOT_SERVING, deregister, drain in-flight calls within the grace, close
 resources. :func:`run_service` adds signal handling around it for ``__main__``.
+With ``tls`` (see :mod:`mesh.tls`) the port speaks only TLS, mutual by default.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.accesslog import AccessLog
 from mesh.interceptors import MeshInterceptor, Registrar
+from mesh.tls import TlsSettings, peer_identity, server_credentials
 
 __all__ = ["Announcer", "Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
 
@@ -70,6 +72,8 @@ class MeshServer:
         max_message_bytes: int = 4 * 1024 * 1024,
         access_log: bool = True,
         interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
+        tls: TlsSettings | None = None,
+        principal_senders: frozenset[str] | None = None,
     ) -> None:
         self.unit = unit
         self.host = host
@@ -78,9 +82,19 @@ class MeshServer:
         self.port = 0
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self.access_log = AccessLog(unit.name) if access_log else None
-        self._calls = MeshInterceptor(unit.name, access_log=self.access_log)
+        # With mutual TLS, principal metadata is believed only from these peers' certificates
+        # (the gateway); None: from whoever can reach the port (the network is the boundary).
+        trust = None
+        if principal_senders is not None:
+            senders = principal_senders
+
+            def trust(context: Any) -> bool:
+                return peer_identity(context) in senders
+
+        self._calls = MeshInterceptor(unit.name, access_log=self.access_log, trust=trust)
         self._interceptors = list(interceptors)
         self._max_message_bytes = max_message_bytes
+        self.tls = tls
         self._server: aio.Server | None = None
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -107,7 +121,11 @@ class MeshServer:
             [*unit.grpc_services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server
         )
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.port = self._server.add_insecure_port(f"{host}:{self.requested_port}")
+        bind = f"{host}:{self.requested_port}"
+        if self.tls is None:
+            self.port = self._server.add_insecure_port(bind)
+        else:
+            self.port = self._server.add_secure_port(bind, server_credentials(self.tls))
         if self.port == 0:
             raise OSError(f"cannot listen on {host}:{self.requested_port}")
         for name in ["", *unit.grpc_services]:

@@ -18,6 +18,7 @@ from mesh.logs import configure_logging
 from mesh.protos import service_descriptor
 from mesh.registration import Registration
 from mesh.server import MeshServer, ServiceUnit, run_service
+from mesh.tls import server_name
 from mesh.topology import Topology, TopologyError, load_topology
 
 __all__ = [
@@ -37,7 +38,14 @@ def migrations_dir(package_file: str) -> Path:
     return Path(package_file).resolve().parent / "migrations"
 
 
-def build_server(settings: Settings, unit: ServiceUnit) -> MeshServer:
+def build_server(
+    settings: Settings, unit: ServiceUnit, topology: Topology | None = None
+) -> MeshServer:
+    senders = None
+    if settings.tls is not None and settings.tls.client_auth:
+        # Mutual TLS names every caller: only the front door may speak for a user.
+        topology = topology or load_topology()
+        senders = frozenset(s.name for s in topology.services.values() if s.protocol == "http")
     return MeshServer(
         unit,
         host=settings.host,
@@ -45,6 +53,8 @@ def build_server(settings: Settings, unit: ServiceUnit) -> MeshServer:
         shutdown_grace=settings.shutdown_grace,
         max_message_bytes=settings.max_message_bytes,
         access_log=settings.access_log,
+        tls=settings.tls,
+        principal_senders=senders,
     )
 
 
@@ -72,7 +82,11 @@ def build_channels(
     services: Iterable[str],
     topology: Topology | None = None,
 ) -> ServiceChannels:
-    """Channels to ``services`` (names in services.yaml), retrying only idempotent methods."""
+    """Channels to ``services`` (names in services.yaml), retrying only idempotent methods.
+
+    With ``settings.tls`` they speak TLS and expect each service's certificate
+    to carry its Cloud Map name (``catalog.shop.local``).
+    """
     topology = topology or load_topology()
     descriptors = {}
     for name in services:
@@ -85,6 +99,8 @@ def build_channels(
         full_refresh_interval=settings.discovery_refresh,
         max_message_bytes=settings.max_message_bytes,
         close_registry=False,
+        tls=settings.tls,
+        server_names={name: server_name(name, topology.namespace) for name in descriptors},
     )
 
 
@@ -137,7 +153,11 @@ def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
         sys.exit(2)
     configure_logging(service, settings.log_level)
     database = Database(
-        settings.database_url, service, migrations, password=password_source(settings)
+        settings.database_url,
+        service,
+        migrations,
+        password=password_source(settings),
+        ssl_context=settings.db_tls.context() if settings.db_tls else None,
     )
     try:
         unit = wire_discovery(settings, lambda clients: build_unit(settings, database, clients))

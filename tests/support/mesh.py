@@ -15,6 +15,8 @@ from mesh.config import Settings, load_settings
 from mesh.db import Database
 from mesh.server import MeshServer, ServiceUnit
 from mesh.service import build_server, migrations_dir, wire_discovery
+from mesh.tls import TARGET_NAME_OVERRIDE, channel_credentials, server_name
+from mesh.topology import load_topology
 from services.catalog import app as catalog_app
 from services.inventory import app as inventory_app
 from services.orders import app as orders_app
@@ -68,6 +70,16 @@ class Running:
         return self.server.address
 
 
+def _test_channel(address: str, settings: Settings) -> aio.Channel:
+    """The test's own channel: over TLS (as the service itself) when the service uses TLS."""
+    if settings.tls is None:
+        return aio.insecure_channel(address)
+    name = server_name(settings.service, load_topology().namespace)
+    return aio.secure_channel(
+        address, channel_credentials(settings.tls), options=[(TARGET_NAME_OVERRIDE, name)]
+    )
+
+
 @asynccontextmanager
 async def serve(
     service: str,
@@ -86,7 +98,7 @@ async def serve(
     await server.start()
     if fresh:
         await reset(database, service)
-    channel = aio.insecure_channel(server.address)
+    channel = _test_channel(server.address, settings)
     try:
         yield Running(server, database, channel, settings)
     finally:
