@@ -31,7 +31,7 @@ from typing import Any
 
 import jwt
 
-from mesh.principal import Principal, PrincipalError
+from mesh.principal import MAX_SCOPES, SCOPE_TOKEN, Principal, PrincipalError
 
 __all__ = ["AuthError", "JwksCache", "JwtSettings", "Verifier"]
 
@@ -297,8 +297,12 @@ class Verifier:
         raw = claims.get("scope", claims.get("scp", ""))
         names = raw.split() if isinstance(raw, str) else raw if isinstance(raw, list) else []
         prefix = self.settings.scope_prefix
+        # Scopes this gateway does not issue for (another prefix) or that metadata could
+        # not carry are not ours to pass on.
         return [
             n.removeprefix(prefix)
             for n in names
-            if isinstance(n, str) and (not prefix or n.startswith(prefix))
-        ]
+            if isinstance(n, str)
+            and (not prefix or n.startswith(prefix))
+            and SCOPE_TOKEN.fullmatch(n.removeprefix(prefix))
+        ][:MAX_SCOPES]

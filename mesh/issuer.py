@@ -23,18 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
-import errno
 import hashlib
 import json
 import math
 import os
-import re
 import secrets
 import signal
-import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -45,7 +40,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mesh.jwks_server import JWKS_PATH, JwksServer, start_jwks_server
-from mesh.principal import MAX_SCOPES, MAX_SUBJECT
+from mesh.localkeys import KeyFileError, load_or_create
+from mesh.principal import MAX_SCOPES, MAX_SUBJECT, SCOPE_TOKEN
 
 __all__ = [
     "ALGORITHM",
@@ -75,7 +71,6 @@ MAX_TTL: Final = 86_400.0
 _KEY_BITS = 2048
 _MAX_KEY_FILE = 64 * 1024
 # RFC 6749 section 3.3 scope-token, with the length limit mesh.principal applies.
-_SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")
 _REGISTERED = frozenset({"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "scope"})
 
 
@@ -106,7 +101,7 @@ def check_scopes(scopes: Iterable[str]) -> list[str]:
         raise ValueError("scopes is a collection of scope names, not one string")
     names = set()
     for scope in scopes:
-        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
+        if not isinstance(scope, str) or not SCOPE_TOKEN.fullmatch(scope):
             shown = _shown(scope) if isinstance(scope, str) else type(scope).__name__
             raise ValueError(
                 f"scope {shown}: 1 to 128 printable ASCII characters, no space, '\"' or '\\'"
@@ -154,14 +149,10 @@ class LocalIssuer:
         """
         path = data_dir / KEY_FILE
         try:
-            return cls(_read_key(path))
-        except FileNotFoundError:
-            pass
-        _create_key(path)
-        try:
-            return cls(_read_key(path))
-        except FileNotFoundError:
-            raise IssuerError(f"{path}: disappeared just after it was created") from None
+            data = load_or_create(path, _new_key_pem)
+        except KeyFileError as exc:
+            raise IssuerError(str(exc)) from None
+        return cls(_parse_key(path, data))
 
     @property
     def kid(self) -> str:
@@ -214,31 +205,17 @@ class LocalIssuer:
         )
 
 
-def _read_key(path: Path) -> rsa.RSAPrivateKey:
-    """Load the key, refusing one that others can read (as ssh does) or that is not ours."""
+def _new_key_pem() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _parse_key(path: Path, data: bytes) -> rsa.RSAPrivateKey:
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise IssuerError(
-                f"{path}: a symbolic link; the key must be a file of its own"
-            ) from None
-        raise IssuerError(f"{path}: cannot read the signing key: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise IssuerError(f"{path}: not a regular file")
-        if info.st_mode & 0o077:
-            raise IssuerError(
-                f"{path}: others may read it (mode {stat.S_IMODE(info.st_mode):04o}); "
-                "chmod 600 it, or delete it to get a new key"
-            )
-        data = file.read(_MAX_KEY_FILE + 1)
-    try:
-        if len(data) > _MAX_KEY_FILE:
-            raise ValueError("too large")
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise IssuerError(
@@ -249,55 +226,6 @@ def _read_key(path: Path) -> rsa.RSAPrivateKey:
             f"{path}: not an RSA key of {_KEY_BITS} bits or more; delete it to get a new one"
         )
     return key
-
-
-def _create_key(path: Path) -> None:
-    directory = path.parent
-    try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(directory, 0o700)
-    except OSError as exc:
-        raise IssuerError(f"{directory}: cannot create the key directory: {exc.strerror}") from None
-    key = rsa.generate_private_key(public_exponent=65537, key_size=_KEY_BITS)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    try:
-        # mkstemp makes the file 0600 before a byte of the key is in it.
-        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".signing-key-", suffix=".tmp")
-    except OSError as exc:
-        raise IssuerError(f"{directory}: cannot write the signing key: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(pem)
-            file.flush()
-            os.fsync(file.fileno())
-        # link() never replaces: a key another process put there first stays, and
-        # readers never see a half-written file.
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    except OSError as exc:
-        raise IssuerError(f"{path}: cannot write the signing key: {exc.strerror}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the new name durable; best effort where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 async def serve_jwks(issuer: LocalIssuer, host: str = "127.0.0.1", port: int = 0) -> JwksServer:

@@ -27,6 +27,7 @@ __all__ = [
     "PRINCIPAL_KEY",
     "RESERVED_PREFIX",
     "SCOPES_KEY",
+    "SCOPE_TOKEN",
     "Principal",
     "PrincipalError",
     "from_metadata",
@@ -38,7 +39,7 @@ PRINCIPAL_KEY = "x-mesh-principal"
 SCOPES_KEY = "x-mesh-scopes"
 _USER = "user:"
 _ANONYMOUS = "anonymous"
-_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,128}\Z")  # RFC 6749 scope-token
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,128}")  # RFC 6749 scope-token (fullmatch)
 MAX_SUBJECT = 255
 MAX_SCOPES = 64
 
@@ -117,6 +118,6 @@ def parse(identity: str, scopes: str) -> Principal:
     if not identity.startswith(_USER):
         raise PrincipalError("x-mesh-principal is 'anonymous' or 'user:<subject>'")
     names = scopes.split()
-    if len(names) > MAX_SCOPES or not all(_SCOPE.match(n) for n in names):
+    if len(names) > MAX_SCOPES or not all(SCOPE_TOKEN.fullmatch(n) for n in names):
         raise PrincipalError("x-mesh-scopes is a space-separated list of scope tokens")
     return Principal.user(unquote(identity[len(_USER) :], errors="strict"), names)

@@ -23,6 +23,7 @@ from mesh.issuer import (
     jwk_thumbprint,
     local_auth_env,
 )
+from mesh.localkeys import MAX_KEY_FILE
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 
@@ -192,7 +193,8 @@ def test_a_damaged_key_is_refused_and_left_alone(tmp_path: Path, content: bytes)
     path.parent.mkdir()
     path.write_bytes(content)
     path.chmod(0o600)
-    with pytest.raises(IssuerError, match=r"not a PEM private key.*delete it to get a new one"):
+    expected = "larger than" if len(content) > MAX_KEY_FILE else "not a PEM private key"
+    with pytest.raises(IssuerError, match=rf"{expected}.*delete it to get a new"):
         LocalIssuer.load_or_create(tmp_path)
     assert path.read_bytes() == content
 
@@ -217,7 +219,7 @@ def test_a_data_dir_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("in the way")
     for data_dir in (blocker, blocker / "below"):
-        with pytest.raises(IssuerError, match=r"cannot read the signing key: Not a directory"):
+        with pytest.raises(IssuerError, match=r"cannot read the key: Not a directory"):
             LocalIssuer.load_or_create(data_dir)
     assert blocker.read_text() == "in the way"
 

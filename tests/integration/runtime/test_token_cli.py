@@ -134,7 +134,7 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     result = token_cli("--data-dir", str(blocker))
     assert result.returncode == 2
     assert result.stdout == ""
-    assert "signing-key.pem: cannot read the signing key: Not a directory" in result.stderr
+    assert "signing-key.pem: cannot read the key: Not a directory" in result.stderr
     assert blocker.read_text() == "in the way"
 
 
