@@ -83,6 +83,22 @@ def gateway_env() -> dict[str, str]:
     return dict(load_topology()["gateway"].env)
 
 
+def gateway_rows(
+    grpc_env: dict[str, str], issuer: LocalIssuer, jwks_url: str
+) -> dict[str, dict[str, str]]:
+    """The environment of each gateway row: no token, then tokens with and without the cache."""
+    # One wrk client is one rate-limit client: with the limit on, the rows would count 429s.
+    unlimited = {**grpc_env, "MESH_GATEWAY_RATE_LIMIT_RPS": "0"}
+    return {
+        "gateway": {**unlimited, "MESH_GATEWAY_AUTH": "none"},
+        JWT_CACHED: {
+            **unlimited,
+            **gateway_auth_env(issuer, jwks_url, cache_size=DEFAULT_CACHE_SIZE),
+        },
+        JWT_VERIFY: {**unlimited, **gateway_auth_env(issuer, jwks_url, cache_size=0)},
+    }
+
+
 @contextmanager
 def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
@@ -226,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="gateway benchmark")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="gateway and naive runs, alternated (noise)"
+        "--rounds", type=int, default=3, help="runs of each front, alternated (noise)"
     )
     parser.add_argument(
         "--backend-initial-metadata",
@@ -242,8 +258,6 @@ def main() -> None:
     token = bench_token(issuer)
     backend_port = free_port()
     env = gateway_env()
-    # One wrk client is one rate-limit client: with the limit on, the rows would count 429s.
-    unlimited = {**env, "MESH_GATEWAY_RATE_LIMIT_RPS": "0"}
     bearer = {"Authorization": f"Bearer {token}"}
     results: dict[str, dict[str, float]] = {}
     backend_args = ["initial-metadata"] if opts.backend_initial_metadata else []
@@ -253,19 +267,10 @@ def main() -> None:
     ):
         # name -> (role, environment, request headers)
         fronts: dict[str, tuple[str, dict[str, str] | None, dict[str, str]]] = {
-            "gateway": ("gateway", {**unlimited, "MESH_GATEWAY_AUTH": "none"}, {}),
-            JWT_CACHED: (
-                "gateway",
-                {**unlimited, **gateway_auth_env(issuer, jwks_url, cache_size=DEFAULT_CACHE_SIZE)},
-                bearer,
-            ),
-            JWT_VERIFY: (
-                "gateway",
-                {**unlimited, **gateway_auth_env(issuer, jwks_url, cache_size=0)},
-                bearer,
-            ),
-            "naive FastAPI": ("naive", None, {}),
+            name: ("gateway", row_env, {} if name == "gateway" else bearer)
+            for name, row_env in gateway_rows(env, issuer, jwks_url).items()
         }
+        fronts["naive FastAPI"] = ("naive", None, {})
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in fronts}
 
         def measure(
