@@ -6,12 +6,17 @@ load. CPU per request is the front process's user+system time (from
 /proc/<pid>/stat) over the measured window divided by the requests served.
 
 The gateway runs as ``python -m gateway`` runs it (uvicorn options from
-:func:`gateway.__main__.uvicorn_options`, environment from services.yaml); the
-naive proxy as one runs it by hand. The two alternate for ``--rounds`` rounds,
+:func:`gateway.__main__.uvicorn_options`, environment from services.yaml), with
+the rate limit off (one wrk client would measure 429s) and no tokens
+(``MESH_GATEWAY_AUTH=none``); the naive proxy as one runs it by hand. Two more
+gateway rows send a valid bearer token on every request, verified against the
+local issuer's JWKS: with the verified-token cache (the default) and without it
+(``MESH_GATEWAY_JWT_CACHE_SIZE=0``: an RS256 check per request). All rows post
+the same body to ``/v1/echo``. The fronts alternate for ``--rounds`` rounds,
 since 2 shared cores drift by about 5% between runs. A last control row runs
 the naive proxy with the gateway's gRPC environment, to show how much of the
 gap that environment alone explains; it is not part of the ratio.
-Ends with ``ratio: X.XX`` = naive CPU per request / gateway CPU per request.
+Ends with ``ratio: X.XX`` = naive CPU per request / gateway (no token) CPU per request.
 """
 
 from __future__ import annotations
@@ -31,6 +36,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks._auth import (
+    DEFAULT_CACHE_SIZE,
+    bench_token,
+    check_verified,
+    gateway_auth_env,
+    jwks_process,
+    verify_cost,
+)
+from mesh.issuer import LocalIssuer
+
+JWT_CACHED = "gateway + JWT cached"
+JWT_VERIFY = "gateway + JWT verify"
 PAYLOAD = {"name": "bench", "i32": 7, "tags": ["a", "b"], "color": "COLOR_RED"}
 CONNECTIONS = 32
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -47,9 +64,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def wait_port(port: int, timeout: float = 20.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited {proc.returncode} before listening on {port}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -62,6 +81,22 @@ def gateway_env() -> dict[str, str]:
     from mesh.topology import load_topology
 
     return dict(load_topology()["gateway"].env)
+
+
+def gateway_rows(
+    grpc_env: dict[str, str], issuer: LocalIssuer, jwks_url: str
+) -> dict[str, dict[str, str]]:
+    """The environment of each gateway row: no token, then tokens with and without the cache."""
+    # One wrk client is one rate-limit client: with the limit on, the rows would count 429s.
+    unlimited = {**grpc_env, "MESH_GATEWAY_RATE_LIMIT_RPS": "0"}
+    return {
+        "gateway": {**unlimited, "MESH_GATEWAY_AUTH": "none"},
+        JWT_CACHED: {
+            **unlimited,
+            **gateway_auth_env(issuer, jwks_url, cache_size=DEFAULT_CACHE_SIZE),
+        },
+        JWT_VERIFY: {**unlimited, **gateway_auth_env(issuer, jwks_url, cache_size=0)},
+    }
 
 
 @contextmanager
@@ -120,12 +155,12 @@ async def direct(port: int, gen: Path, seconds: float) -> dict[str, float]:
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, pid: int, seconds: float) -> dict[str, float]:
+def wrk(url: str, pid: int, seconds: float, headers: dict[str, str]) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(
-            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n"
-        )
+        script.write('wrk.method = "POST"\n')
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
+        script.write(f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n")
     # Warm-up: channels, caches and the JIT-less interpreter's first paths.
     subprocess.run(
         ["wrk", "-t1", "-c4", "-d2s", "-s", script.name, url], check=True, capture_output=True
@@ -207,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="gateway benchmark")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="gateway and naive runs, alternated (noise)"
+        "--rounds", type=int, default=3, help="runs of each front, alternated (noise)"
     )
     parser.add_argument(
         "--backend-initial-metadata",
@@ -218,38 +253,70 @@ def main() -> None:
     opts = parser.parse_args()
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
     gen = Path(tempfile.mkdtemp(prefix="bench-echo-"))
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-issuer-"))
+    issuer = LocalIssuer.load_or_create(data_dir)
+    token = bench_token(issuer)
     backend_port = free_port()
     env = gateway_env()
-    fronts: dict[str, tuple[str, dict[str, str] | None]] = {
-        "gateway": ("gateway", env),
-        "naive FastAPI": ("naive", None),
-    }
-    runs: dict[str, list[dict[str, float]]] = {name: [] for name in fronts}
-
-    def measure(role: str, front_env: dict[str, str] | None) -> dict[str, float]:
-        port = free_port()
-        with process(role, str(port), str(backend_port), str(gen), env=front_env) as front:
-            wait_port(port)
-            return wrk(f"http://127.0.0.1:{port}/v1/echo", front.pid, opts.seconds)
-
+    bearer = {"Authorization": f"Bearer {token}"}
     results: dict[str, dict[str, float]] = {}
     backend_args = ["initial-metadata"] if opts.backend_initial_metadata else []
-    with process("backend", str(backend_port), str(gen), *backend_args):
-        wait_port(backend_port)
+    with (
+        jwks_process(data_dir) as jwks_url,
+        process("backend", str(backend_port), str(gen), *backend_args) as backend,
+    ):
+        # name -> (role, environment, request headers)
+        fronts: dict[str, tuple[str, dict[str, str] | None, dict[str, str]]] = {
+            name: ("gateway", row_env, {} if name == "gateway" else bearer)
+            for name, row_env in gateway_rows(env, issuer, jwks_url).items()
+        }
+        fronts["naive FastAPI"] = ("naive", None, {})
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in fronts}
+
+        def measure(
+            role: str, front_env: dict[str, str] | None, headers: dict[str, str]
+        ) -> dict[str, float]:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}/v1/echo"
+            with process(role, str(port), str(backend_port), str(gen), env=front_env) as front:
+                wait_port(port, front)
+                if headers:
+                    check_verified(url, json.dumps(PAYLOAD).encode(), token)
+                return wrk(url, front.pid, opts.seconds, headers)
+
+        wait_port(backend_port, backend)
         results["direct grpc.aio"] = asyncio.run(direct(backend_port, gen, opts.seconds))
         for _ in range(opts.rounds):
-            for name, (role, front_env) in fronts.items():
-                runs[name].append(measure(role, front_env))
+            for name, front in fronts.items():
+                runs[name].append(measure(*front))
         # Not in the ratio: how much of the gap is the gateway's gRPC settings alone.
-        control = measure("naive", env)
+        control = measure("naive", env, {})
     results.update({name: combine(r) for name, r in runs.items()})
     results["naive + gRPC env"] = control
-    print(f"{'':18} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
+    print(f"{'':22} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
     for name, r in results.items():
         print(
-            f"{name:18} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:11.3f}"
+            f"{name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:11.3f}"
         )
     print(f"gRPC env of the gateway (services.yaml): {env or 'none'}")
+    print(
+        "gateway rows: MESH_GATEWAY_RATE_LIMIT_RPS=0 (one wrk client would measure 429s);"
+        " 'gateway' MESH_GATEWAY_AUTH=none, no token; the JWT rows send one valid RS256"
+        " bearer token (2048-bit key) on every request, JWT cache"
+        f" {DEFAULT_CACHE_SIZE} (default) or 0; all POST /v1/echo with the same body"
+    )
+    for name, label in ((JWT_CACHED, "cached token"), (JWT_VERIFY, "verified every request")):
+        extra = [
+            (j["cpu_ms"] - g["cpu_ms"]) * 1e3
+            for g, j in zip(runs["gateway"], runs[name], strict=True)
+        ]
+        mean = (results[name]["cpu_ms"] - results["gateway"]["cpu_ms"]) * 1e3
+        print(
+            f"JWT CPU per request over no token, {label}: {mean:+.1f} us"
+            " (per round " + ", ".join(f"{e:+.1f}" for e in extra) + ")"
+        )
+    hit, check = verify_cost(issuer)
+    print(f"Verifier.verify in-process: cache hit {hit:.2f} us, signature check {check:.1f} us")
     per_round = [
         n["cpu_ms"] / g["cpu_ms"]
         for g, n in zip(runs["gateway"], runs["naive FastAPI"], strict=True)

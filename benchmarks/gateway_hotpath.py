@@ -1,11 +1,15 @@
 """The gateway's own Python per request, without sockets or a backend.
 
-    python -m benchmarks.gateway_hotpath [--requests N] [--profile]
+    python -m benchmarks.gateway_hotpath [--requests N] [--profile] [--auth none|cached|verify]
 
 Drives the ASGI app directly with the benchmark's echo request, through an
 in-memory channel whose calls answer at once, so the figure is what the
 gateway adds on top of uvicorn and grpc.aio (µs per request, best of 5).
-``--profile`` prints the top cProfile entries instead.
+The rate limit is off (one client would get 429s after the burst). ``--auth``
+sends one bearer token on every request, verified against the local issuer's
+JWKS with the verified-token cache on (``cached``) or off (``verify``); by
+default there is no token and auth is off. ``--profile`` prints the top
+cProfile entries instead.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway import Settings, create_app
+from gateway.auth import JwtSettings
+from mesh.issuer import LocalIssuer, serve_jwks
 from tests.gateway_support.echo import SERVICE, compile_echo
 
 PAYLOAD = json.dumps({"name": "bench", "i32": 7, "tags": ["a", "b"], "color": "COLOR_RED"}).encode()
@@ -81,7 +87,7 @@ class _Sink(io.TextIOBase):
         return len(text)
 
 
-async def _drive(app: Any, requests: int) -> None:
+async def _drive(app: Any, requests: int, authorization: bytes = b"") -> None:
     scope = {
         "type": "http",
         "method": "POST",
@@ -92,6 +98,7 @@ async def _drive(app: Any, requests: int) -> None:
             (b"host", b"127.0.0.1:8080"),
             (b"content-type", b"application/json"),
             (b"content-length", str(len(PAYLOAD)).encode()),
+            *([(b"authorization", authorization)] if authorization else []),
         ],
     }
     message = {"type": "http.request", "body": PAYLOAD, "more_body": False}
@@ -102,7 +109,12 @@ async def _drive(app: Any, requests: int) -> None:
     async def send(_: Any) -> None:
         return None
 
-    for _ in range(requests):
+    async def check(event: Any) -> None:
+        if event["type"] == "http.response.start" and event["status"] != 200:
+            raise RuntimeError(f"the gateway answered {event['status']}, not 200")
+
+    await app(scope, receive, check)  # what is timed is a success, not an error path
+    for _ in range(requests - 1):
         await app(scope, receive, send)
 
 
@@ -111,9 +123,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-access-log", action="store_true")
+    parser.add_argument("--auth", choices=("none", "cached", "verify"), default="none")
     opts = parser.parse_args()
     pb2, _ = compile_echo(Path(tempfile.mkdtemp(prefix="hotpath-echo-")))
-    settings = Settings(access_log=not opts.no_access_log)
+    loop = asyncio.new_event_loop()
+    jwt, authorization, jwks = None, b"", None
+    if opts.auth != "none":
+        issuer = LocalIssuer.load_or_create(Path(tempfile.mkdtemp(prefix="hotpath-issuer-")))
+        # Served from this loop; the gateway fetches it in a thread on the first token.
+        jwks = loop.run_until_complete(serve_jwks(issuer))
+        cache_size = JwtSettings("", "", "").cache_size if opts.auth == "cached" else 0
+        jwt = JwtSettings(issuer.issuer, jwks.url, issuer.audience, cache_size=cache_size)
+        authorization = b"Bearer " + issuer.mint("bench", ["echo.write"], ttl=3600).encode()
+    settings = Settings(access_log=not opts.no_access_log, jwt=jwt, rate_limit_rps=0)
     app = create_app(
         _Provider(pb2), services={"echo": SERVICE}, settings=settings, generated_package=None
     )
@@ -122,12 +144,11 @@ def main() -> None:
     sys.stdout = _Sink()  # the access log's cost counts, not the terminal's
     try:
         configure_logging("info")
-        loop = asyncio.new_event_loop()
-        loop.run_until_complete(_drive(app, 1000))
+        loop.run_until_complete(_drive(app, 1000, authorization))
         if opts.profile:
             profiler = cProfile.Profile()
             profiler.enable()
-            loop.run_until_complete(_drive(app, opts.requests))
+            loop.run_until_complete(_drive(app, opts.requests, authorization))
             profiler.disable()
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
@@ -136,11 +157,13 @@ def main() -> None:
             best = float("inf")
             for _ in range(5):
                 t0 = time.perf_counter()
-                loop.run_until_complete(_drive(app, opts.requests))
+                loop.run_until_complete(_drive(app, opts.requests, authorization))
                 best = min(best, time.perf_counter() - t0)
-            result = f"gateway hot path: {best / opts.requests * 1e6:.1f} us/request\n"
+            result = f"gateway hot path (auth {opts.auth}): {best / opts.requests * 1e6:.1f} us/request\n"
     finally:
         sys.stdout = sys.__stdout__
+        if jwks is not None:
+            loop.run_until_complete(jwks.close())
     print(result, end="")
 
 
