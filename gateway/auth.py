@@ -20,6 +20,8 @@ caller's thread, so the fetching and caching here are ours.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
@@ -198,6 +200,22 @@ class JwksCache:
         return self.keys.get(kid)
 
 
+def _header(token: str) -> dict[str, Any]:
+    """The JOSE header alone, to pick the key. PyJWT would parse (and base64-check)
+    the whole token for it and then again to verify: about 25 us of the ~80 an
+    uncached verification costs. jwt.decode checks everything again anyway."""
+    head, dot, _ = token.partition(".")
+    try:
+        if not dot:
+            raise ValueError("one segment")
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, binascii.Error):
+        raise AuthError("token is not a JWT", reason="TOKEN_MALFORMED") from None
+    if not isinstance(header, dict):
+        raise AuthError("token is not a JWT", reason="TOKEN_MALFORMED")
+    return header
+
+
 class Verifier:
     """Token → :class:`~mesh.principal.Principal`, or :class:`AuthError`."""
 
@@ -235,10 +253,7 @@ class Verifier:
     async def _verify(self, token: str) -> tuple[Principal, float]:
         if len(token) > MAX_TOKEN_BYTES:
             raise AuthError("token too large", reason="TOKEN_TOO_LARGE")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise AuthError("token is not a JWT", reason="TOKEN_MALFORMED") from None
+        header = _header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._allowed:
             raise AuthError("token algorithm not allowed", reason="TOKEN_ALGORITHM")
@@ -267,6 +282,8 @@ class Verifier:
             raise AuthError("token from another issuer", reason="TOKEN_ISSUER") from None
         except jwt.InvalidSignatureError:
             raise AuthError("token signature does not verify", reason="TOKEN_SIGNATURE") from None
+        except jwt.DecodeError:
+            raise AuthError("token is not a JWT", reason="TOKEN_MALFORMED") from None
         except jwt.PyJWTError:
             raise AuthError("token is invalid", reason="TOKEN_INVALID") from None
         self._check_audience(claims)
