@@ -7,7 +7,7 @@ from typing import Any
 
 from grpc import aio
 
-from mesh.errors import FieldViolation, InvalidArgument
+from mesh.errors import FieldViolation, InvalidArgument, NotFound
 from mesh.paging import PageTokens, page_size
 from mesh.timeutil import to_timestamp
 from mesh.validation import SKU_PATTERN, Violations, parse_name
@@ -22,6 +22,8 @@ CURRENCY = re.compile(r"^[A-Z]{3}\Z")
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 2000
 MAX_AMOUNT = 10**12
+# Enough for the largest order (100 lines) and a page of a cart, small enough for one query.
+MAX_BATCH = 1000
 MUTABLE_FIELDS = ("display_name", "description", "price", "active")
 
 
@@ -100,6 +102,34 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     ) -> pb.GetProductResponse:
         sku = parse_name(request.name, "products", SKU_PATTERN)
         return pb.GetProductResponse(product=product_message(await self.store.get(sku)))
+
+    async def BatchGetProducts(
+        self, request: pb.BatchGetProductsRequest, context: Context
+    ) -> pb.BatchGetProductsResponse:
+        names = list(request.names)
+        if not 1 <= len(names) <= MAX_BATCH:
+            raise InvalidArgument(
+                f"ask for 1 to {MAX_BATCH} products",
+                violations=[FieldViolation("names", f"1 to {MAX_BATCH} names")],
+            )
+        v = Violations()
+        skus: list[str] = []
+        for index, name in enumerate(names):
+            try:
+                skus.append(parse_name(name, "products", SKU_PATTERN, f"names[{index}]"))
+            except InvalidArgument as error:
+                v.items.extend(error.violations)
+        v.check("invalid product names")
+        found = await self.store.get_many(skus)
+        missing = sorted({sku for sku in skus if sku not in found})
+        if missing:
+            raise NotFound(
+                f"{len(missing)} product(s) not found",
+                reason="PRODUCTS_NOT_FOUND",
+                # Callers (orders) map these back to their own fields.
+                metadata={"skus": ",".join(missing)},
+            )
+        return pb.BatchGetProductsResponse(products=[product_message(found[s]) for s in skus])
 
     async def ListProducts(
         self, request: pb.ListProductsRequest, context: Context

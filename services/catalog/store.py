@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -60,6 +61,13 @@ class CatalogStore:
         if row is None:
             raise _not_found(sku)
         return _record(row)
+
+    async def get_many(self, skus: Iterable[str]) -> dict[str, ProductRecord]:
+        """The products among ``skus`` that exist, by sku (one query)."""
+        wanted = sorted(set(skus))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(products).where(products.c.sku.in_(wanted)))).all()
+        return {row.sku: _record(row) for row in rows}
 
     async def page(
         self, *, after: str | None, limit: int, active: bool | None

@@ -188,32 +188,34 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         return existing
 
     async def _prices(self, lines: list[tuple[str, int]]) -> dict[str, tuple[str, int]]:
-        catalog = self._catalog()
-
-        async def one(index: int, sku: str) -> tuple[str, int]:
-            try:
-                reply = await self.clients.call(
-                    catalog.GetProduct,
-                    catalog_pb2.GetProductRequest(name=f"products/{sku}"),
-                    service="catalog",
-                )
-            except NotFound:
-                raise InvalidArgument(
-                    f"unknown product {sku!r}",
-                    reason="UNKNOWN_PRODUCT",
-                    violations=[FieldViolation(f"lines[{index}].sku", "no such product")],
-                ) from None
-            product = reply.product
+        """(currency, unit price) per sku, from one catalog call whatever the order's size."""
+        try:
+            reply = await self.clients.call(
+                self._catalog().BatchGetProducts,
+                catalog_pb2.BatchGetProductsRequest(names=[f"products/{s}" for s, _ in lines]),
+                service="catalog",
+            )
+        except NotFound as error:
+            missing = set(error.metadata.get("skus", "").split(","))
+            raise InvalidArgument(
+                f"unknown product(s): {', '.join(sorted(missing))}",
+                reason="UNKNOWN_PRODUCT",
+                violations=[
+                    FieldViolation(f"lines[{i}].sku", "no such product")
+                    for i, (sku, _) in enumerate(lines)
+                    if sku in missing
+                ],
+            ) from None
+        prices: dict[str, tuple[str, int]] = {}
+        for product in reply.products:
             if not product.active:
                 raise FailedPrecondition(
-                    f"product {sku!r} is not active",
+                    f"product {product.sku!r} is not active",
                     reason="PRODUCT_INACTIVE",
-                    metadata={"sku": sku},
+                    metadata={"sku": product.sku},
                 )
-            return product.price.currency_code, product.price.amount_minor
-
-        results = await asyncio.gather(*(one(i, sku) for i, (sku, _) in enumerate(lines)))
-        return {sku: price for (sku, _), price in zip(lines, results, strict=True)}
+            prices[product.sku] = (product.price.currency_code, product.price.amount_minor)
+        return prices
 
     async def _release(self, reservation_id: str) -> None:
         try:

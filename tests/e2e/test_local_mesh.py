@@ -186,6 +186,8 @@ def _rest_walkthrough(base: str, admin: str, alice: str, bob: str) -> None:
         assert created.status_code == 200, created.text
         assert created.json()["name"] == "products/tea"
         assert http.post("/v1/products", json=product).status_code == 409
+        batch = http.get("/v1/products:batchGet", params={"names": ["products/tea"] * 2})
+        assert [p["sku"] for p in batch.json()["products"]] == ["tea", "tea"]
         stock = http.put("/v1/stocks/tea", json={"onHand": "10"})
         assert stock.status_code == 200, stock.text
         assert stock.json()["available"] == "10"

@@ -7,7 +7,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from shop.catalog.v1 import catalog_pb2 as pb
 from shop.type.v1.money_pb2 import Money
-from tests.support.assertions import invalid, reason
+from tests.support.assertions import details, invalid, reason, rpc_error
 from tests.support.mesh import Shop
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
@@ -225,3 +225,35 @@ async def reason_or_code(call: object) -> grpc.StatusCode:
     except grpc.aio.AioRpcError as exc:
         return exc.code()
     raise AssertionError("the call succeeded")
+
+
+async def test_batch_get_keeps_the_order_asked_and_repeats(mesh: Shop) -> None:
+    for sku in ("a", "b", "c"):
+        await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product(sku)))
+    names = ["products/c", "products/a", "products/c"]
+    got = await mesh.catalog_stub.BatchGetProducts(pb.BatchGetProductsRequest(names=names))
+    assert [p.name for p in got.products] == names
+
+
+async def test_batch_get_is_all_or_nothing_and_names_the_missing(mesh: Shop) -> None:
+    await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product("a")))
+    request = pb.BatchGetProductsRequest(names=["products/a", "products/zz", "products/b"])
+    error = await rpc_error(mesh.catalog_stub.BatchGetProducts(request), NOT_FOUND)
+    info, _ = details(error)
+    assert info is not None and info.reason == "PRODUCTS_NOT_FOUND"
+    assert info.metadata["skus"] == "b,zz"
+
+
+async def test_batch_get_refuses_bad_input_naming_each_field(mesh: Shop) -> None:
+    stub = mesh.catalog_stub
+    await invalid(stub.BatchGetProducts(pb.BatchGetProductsRequest()), "names")
+    too_many = [f"products/p{i}" for i in range(1001)]
+    await invalid(stub.BatchGetProducts(pb.BatchGetProductsRequest(names=too_many)), "names")
+    hostile = ["products/ok", "orders/x", "products/../etc", "", "products/" + "x" * 100]
+    await invalid(
+        stub.BatchGetProducts(pb.BatchGetProductsRequest(names=hostile)),
+        "names[1]",
+        "names[2]",
+        "names[3]",
+        "names[4]",
+    )

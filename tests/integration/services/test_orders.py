@@ -256,3 +256,21 @@ async def test_dependency_down_is_unavailable_and_leaks_nothing(mesh: Shop) -> N
     )
     assert await available(mesh, "mug") == 10
     assert await order_count(mesh) == 0
+
+
+async def test_an_order_of_20_lines_asks_the_catalog_once(
+    mesh: Shop, capfd: pytest.CaptureFixture[str]
+) -> None:
+    skus = [f"sku-{n:02d}" for n in range(20)]
+    for sku in skus:
+        await seed(mesh, sku, 100, 5)
+    assert mesh.catalog.server.access_log is not None
+    mesh.catalog.server.access_log.flush()
+    capfd.readouterr()
+    order = (
+        await mesh.orders_stub.CreateOrder(order_request("big", *((s, 1) for s in skus)))
+    ).order
+    assert len(order.lines) == 20
+    mesh.catalog.server.access_log.flush()
+    calls = [line for line in capfd.readouterr().err.splitlines() if "CatalogService/" in line]
+    assert len(calls) == 1 and "BatchGetProducts" in calls[0], calls
