@@ -65,12 +65,9 @@ class Guard:
             principal = await self._authenticate(rule, authorization)
         except GatewayError:
             # Failed attempts spend the address's budget: guessing tokens is rate-limited too.
-            self._limit("ip:" + client_address(peer, forwarded_for, self.settings.trusted_proxies))
+            self._limit(None, peer, forwarded_for)
             raise
-        if principal.subject:
-            self._limit("sub:" + principal.subject)
-        else:
-            self._limit("ip:" + client_address(peer, forwarded_for, self.settings.trusted_proxies))
+        self._limit(principal.subject, peer, forwarded_for)
         if not principal.has_all(rule.scopes):
             missing = " ".join(sorted(rule.scopes - principal.scopes))
             raise GatewayError(
@@ -121,9 +118,16 @@ class Guard:
         except AuthError as error:
             raise _unauthenticated(error) from None
 
-    def _limit(self, client: str) -> None:
+    def _limit(
+        self, subject: str | None, peer: tuple[str, int] | None, forwarded_for: list[bytes]
+    ) -> None:
+        """One bucket per signed-in subject, else per client address."""
         if self.limiter is None:
             return
+        if subject:
+            client = "sub:" + subject
+        else:
+            client = "ip:" + client_address(peer, forwarded_for, self.settings.trusted_proxies)
         wait = self.limiter.take(client)
         if wait > 0:
             raise GatewayError(
