@@ -30,6 +30,7 @@ from mesh.discovery.registry import (
     InstanceNotFound,
     Registry,
     RegistryError,
+    RegistryThrottled,
     RegistryUnavailable,
     ServiceNotFound,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "MemoryRegistry",
     "Registry",
     "RegistryError",
+    "RegistryThrottled",
     "RegistryUnavailable",
     "ServiceNotFound",
     "StaticRegistry",

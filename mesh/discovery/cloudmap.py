@@ -47,6 +47,7 @@ from mesh.discovery.registry import (
     DEFAULT_MAX_RESULTS,
     InstanceNotFound,
     RegistryError,
+    RegistryThrottled,
     RegistryUnavailable,
     ServiceNotFound,
 )
@@ -60,12 +61,11 @@ logger = logging.getLogger("mesh.discovery")
 
 T = TypeVar("T")
 
-_TRANSIENT = frozenset(
+_THROTTLED = frozenset(
+    {"RequestLimitExceeded", "ThrottlingException", "Throttling", "TooManyRequestsException"}
+)
+_TRANSIENT = _THROTTLED | frozenset(
     {
-        "RequestLimitExceeded",
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
         "ServiceUnavailable",
         "InternalFailure",
         "RequestTimeout",
@@ -79,6 +79,8 @@ def translate_error(exc: Exception, what: str) -> RegistryError:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         message = f"cloud map {what}: {code}: {exc}"
+        if code in _THROTTLED or status == 429:
+            return RegistryThrottled(message)
         if code in _TRANSIENT or status >= 500:
             return RegistryUnavailable(message)
         if code in ("ServiceNotFound", "NamespaceNotFound"):

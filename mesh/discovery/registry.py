@@ -40,6 +40,10 @@ class RegistryUnavailable(RegistryError):
     """Transient: throttling, network or file errors. Keep the last good endpoint set."""
 
 
+class RegistryThrottled(RegistryUnavailable):
+    """The registry refuses for rate (Cloud Map's RequestLimitExceeded): poll less often."""
+
+
 class ServiceNotFound(RegistryError):
     """The namespace or the service does not exist in the registry."""
 

@@ -8,6 +8,14 @@ last good set stays in place for as long as the failure lasts and polling
 backs off exponentially with jitter; the set becomes empty only when the
 registry itself answers with no usable instance. So the registry load per
 client is a function of the intervals, never of the request rate.
+
+Cloud Map's quotas are per account and Region (DiscoverInstancesRevision
+3,000/s), so enough clients polling every second exhaust them together. When
+the registry says "throttled" the watcher doubles its poll interval (up to
+``backoff_max``) and then shrinks it back by 10 % per answered poll: the
+clients of an account settle just under the quota instead of hammering it,
+and calls keep using the endpoints they have. Every wait carries ±10 % jitter
+so clients started together do not poll in step.
 """
 
 from __future__ import annotations
@@ -20,9 +28,14 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from mesh.discovery.model import Endpoint, HealthFilter, to_endpoints
-from mesh.discovery.registry import Registry
+from mesh.discovery.registry import Registry, RegistryThrottled
 
-__all__ = ["EndpointWatcher", "Listener", "backoff_delay"]
+__all__ = ["EndpointWatcher", "Listener", "backoff_delay", "jittered"]
+
+# How far a throttled client stretches its poll interval, and how fast it comes back.
+_THROTTLE_STRETCH = 2.0
+_RECOVERY = 0.9
+_JITTER = 0.1
 
 logger = logging.getLogger("mesh.discovery")
 
@@ -37,6 +50,11 @@ def backoff_delay(failures: int, initial: float, maximum: float, rng: random.Ran
     """
     ceiling = min(maximum, initial * 2.0 ** max(0, failures - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def jittered(delay: float, rng: random.Random) -> float:
+    """``delay`` ±10 %: clients that started together drift apart."""
+    return delay * rng.uniform(1 - _JITTER, 1 + _JITTER)
 
 
 class EndpointWatcher:
@@ -90,6 +108,8 @@ class EndpointWatcher:
         self._queues: set[asyncio.Queue[tuple[Endpoint, ...]]] = set()
         self.calls: Counter[str] = Counter()
         self.failures = 0  # consecutive; 0 while the registry answers
+        # The poll interval now: poll_interval, stretched while the registry throttles.
+        self.interval = poll_interval
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -204,6 +224,20 @@ class EndpointWatcher:
             full = loop.time() - last_full >= self.full_refresh_interval
             try:
                 await self.refresh(force=full)
+            except RegistryThrottled as exc:
+                # Not an outage: the account's quota is shared, so poll less, for everyone.
+                self.calls["throttled"] += 1
+                self.interval = min(self.backoff_max, self.interval * _THROTTLE_STRETCH)
+                delay = jittered(self.interval, self._rng)
+                logger.warning(
+                    "discovery: %s: registry throttled; polling every %.1fs, keeping %d "
+                    "endpoint(s): %s",
+                    self.service,
+                    self.interval,
+                    len(self._endpoints),
+                    exc,
+                    extra={"service": self.service, "interval": self.interval},
+                )
             except Exception as exc:  # RegistryError, or a bug in a back end: never die
                 self.calls["errors"] += 1
                 self.failures += 1
@@ -224,6 +258,7 @@ class EndpointWatcher:
                 if full:
                     last_full = loop.time()
                 self.failures = 0
-                delay = self.poll_interval
+                self.interval = max(self.poll_interval, self.interval * _RECOVERY)
+                delay = jittered(self.interval, self._rng)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)

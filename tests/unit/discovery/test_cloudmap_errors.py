@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from mesh.discovery import (
     InstanceNotFound,
     RegistryError,
+    RegistryThrottled,
     RegistryUnavailable,
     ServiceNotFound,
 )
@@ -27,8 +28,9 @@ def client_error(code: str, status: int = 400) -> ClientError:
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
-        (client_error("RequestLimitExceeded"), RegistryUnavailable),
-        (client_error("ThrottlingException"), RegistryUnavailable),
+        (client_error("RequestLimitExceeded"), RegistryThrottled),
+        (client_error("ThrottlingException"), RegistryThrottled),
+        (client_error("Whatever", 429), RegistryThrottled),
         (client_error("InternalFailure", 500), RegistryUnavailable),
         (client_error("Whatever", 503), RegistryUnavailable),
         (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), RegistryUnavailable),
@@ -43,3 +45,8 @@ def test_translation(exc: Exception, kind: type[RegistryError]) -> None:
     translated = translate_error(exc, "DiscoverInstances")
     assert type(translated) is kind
     assert "DiscoverInstances" in str(translated)
+
+
+def test_throttling_is_still_transient() -> None:
+    # Callers that only know "unavailable" keep their last good endpoints on throttling too.
+    assert issubclass(RegistryThrottled, RegistryUnavailable)

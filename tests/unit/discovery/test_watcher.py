@@ -20,6 +20,8 @@ from mesh.discovery import (
     Registry,
     backoff_delay,
 )
+from mesh.discovery.watcher import jittered
+from tests.support.quota import QuotaRegistry
 
 POLL = 0.02
 
@@ -210,3 +212,31 @@ def test_backoff_doubles_with_jitter_and_caps() -> None:
 def test_intervals_are_validated() -> None:
     with pytest.raises(ValueError, match="poll_interval"):
         EndpointWatcher(MemoryRegistry(), "catalog", poll_interval=1.0, full_refresh_interval=0.5)
+
+
+async def test_a_throttled_registry_stretches_polling_and_keeps_the_endpoints(
+    memory: MemoryRegistry,
+) -> None:
+    """Ten clients offer 500 revision calls a second to a quota of 40: they slow down
+    together, keep serving their endpoints, and speed up again once the quota is lifted."""
+    quota = QuotaRegistry(memory, revision_rate=40, discover_rate=40)
+    watchers = [watch(quota) for _ in range(10)]
+    for watcher in watchers:
+        watcher.start()
+    try:
+        await until(lambda: all(w.ready for w in watchers))
+        await until(lambda: all(w.calls["throttled"] > 0 for w in watchers))
+        await until(lambda: all(w.interval > 4 * POLL for w in watchers))
+        assert all(ports(w) == {50051, 50061} for w in watchers)  # never lost meanwhile
+        assert all(w.calls["errors"] == 0 for w in watchers)  # throttled is not an outage
+        quota.lift()
+        await until(lambda: all(w.interval == POLL for w in watchers), within=5.0)
+    finally:
+        for watcher in watchers:
+            await watcher.stop()
+
+
+def test_jitter_stays_within_ten_percent() -> None:
+    rng = random.Random(3)
+    delays = [jittered(1.0, rng) for _ in range(1000)]
+    assert 0.9 <= min(delays) < 0.95 and 1.05 < max(delays) <= 1.1
