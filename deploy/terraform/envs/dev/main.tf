@@ -90,7 +90,9 @@ module "network" {
 module "discovery" {
   source = "../../modules/discovery"
 
-  namespace = local.topology.namespace
+  # Per environment (shop-dev.shop.local): Cloud Map namespace names are unique
+  # per account and Region, and the task roles may discover only in their own.
+  namespace = "${var.name}.${local.topology.namespace}"
   vpc_id    = module.network.vpc_id
 }
 
@@ -116,6 +118,7 @@ module "data" {
   backup_retention_days = var.db_backup_retention_days
   deletion_protection   = var.db_deletion_protection
   skip_final_snapshot   = var.db_skip_final_snapshot
+  log_retention_days    = var.log_retention_days
   kms_key_arn           = aws_kms_key.this.arn
 }
 

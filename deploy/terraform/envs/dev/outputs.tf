@@ -1,5 +1,5 @@
 output "api_url" {
-  description = "Base URL of the REST/JSON API (API Gateway, $default stage)."
+  description = "Base URL of the REST/JSON API (API Gateway, $default stage), without a trailing slash: curl \"$API/v1/products\"."
   value       = module.api_gateway.api_url
 }
 

@@ -232,7 +232,8 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  # The root file system is read-only; the application may write only here.
+  # The root file system is read-only (unless ECS Exec is on: its agent writes
+  # inside the container); the application may write only here.
   volume {
     name = "tmp"
   }
@@ -242,7 +243,7 @@ resource "aws_ecs_task_definition" "this" {
     image                  = var.image
     command                = ["python", "-m", var.module]
     essential              = true
-    readonlyRootFilesystem = true
+    readonlyRootFilesystem = !var.enable_execute_command # ECS Exec does not work with a read-only root
     privileged             = false
     user                   = "10001:10001"
     stopTimeout            = local.stop_timeout
@@ -284,6 +285,9 @@ resource "aws_ecs_task_definition" "this" {
 resource "aws_service_discovery_service" "this" {
   name        = var.name
   description = "${var.name} tasks, registered by ECS"
+  # Destroy deletes instances ECS has not deregistered yet instead of failing
+  # with ResourceInUse.
+  force_destroy = true
 
   dns_config {
     namespace_id   = var.namespace_id
