@@ -3,6 +3,11 @@ output "api_url" {
   value       = module.api_gateway.api_url
 }
 
+output "stream_url" {
+  description = "Base URL of the streaming routes (REST API with response streaming): curl -N \"$STREAM/v1/orders/ID:watch\"; null with streaming_api = false."
+  value       = try(module.stream_api[0].stream_url, null)
+}
+
 output "cloudmap_namespace" {
   description = "Cloud Map namespace the services register in (MESH_CLOUDMAP_NAMESPACE)."
   value       = module.discovery.name

@@ -279,6 +279,29 @@ variable "api_throttling_burst_limit" {
   }
 }
 
+variable "streaming_api" {
+  type        = bool
+  description = "Serve the server-streaming routes (WatchOrder) through a REST API with response streaming and an internal NLB (output stream_url). Without it, a watch through API Gateway's HTTP API arrives whole after 30 s at most."
+  default     = true
+}
+
+variable "stream_max_seconds" {
+  type        = number
+  description = "Longest stream through the REST API (its integration timeout, 15 minutes at most); the gateway ends a watch 60 s before (MESH_GATEWAY_STREAM_TIMEOUT)."
+  default     = 900
+
+  validation {
+    condition     = var.stream_max_seconds >= 120 && var.stream_max_seconds <= 900 && floor(var.stream_max_seconds) == var.stream_max_seconds
+    error_message = "stream_max_seconds must be a whole number of seconds from 120 to 900."
+  }
+}
+
+variable "manage_api_gateway_account_role" {
+  type        = bool
+  description = "With streaming_api: set this account and Region's API Gateway CloudWatch Logs role (REST API logs need it). Set false where the account already has one you manage elsewhere; destroy leaves the setting (pointing at a deleted role)."
+  default     = true
+}
+
 variable "auth" {
   type        = string
   description = "Who issues the API's tokens. \"cognito\": a user pool made here (module identity); \"jwt\": your own OIDC issuer (jwt_authorizer); \"none\": no tokens at all, so only the anonymous reads answer (API Gateway lets everything through; the gateway runs with MESH_GATEWAY_AUTH=none and refuses the rest)."

@@ -348,6 +348,17 @@ resource "aws_ecs_service" "this" {
     container_port = var.port
   }
 
+  # The REST gateway's tasks are also targets of the streaming NLB.
+  dynamic "load_balancer" {
+    for_each = var.target_group_arn == null ? [] : [var.target_group_arn]
+    content {
+      target_group_arn = load_balancer.value
+      container_name   = var.name
+      container_port   = var.port
+    }
+  }
+  health_check_grace_period_seconds = var.target_group_arn == null ? null : var.health_start_period_seconds
+
   tags = var.tags
 
   lifecycle {

@@ -200,6 +200,17 @@ variable "runtime_secret_arns" {
   }
 }
 
+variable "target_group_arn" {
+  type        = string
+  description = "Load balancer target group the tasks also register in (the REST gateway's, for the streaming API); null for none."
+  default     = null
+
+  validation {
+    condition     = var.target_group_arn == null || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:", var.target_group_arn))
+    error_message = "target_group_arn must be an Elastic Load Balancing target group ARN."
+  }
+}
+
 variable "discovers" {
   type        = bool
   description = "The service calls others through Cloud Map, so its task role may call DiscoverInstances(Revision)."
