@@ -281,7 +281,7 @@ variable "api_throttling_burst_limit" {
 
 variable "streaming_api" {
   type        = bool
-  description = "Serve the server-streaming routes (WatchOrder) through a REST API with response streaming and an internal NLB (output stream_url). Without it, a watch through API Gateway's HTTP API arrives whole after 30 s at most."
+  description = "Serve the server-streaming routes (WatchOrder) through a REST API with response streaming and an internal NLB (output stream_url). Without it no route streams: the HTTP API waits for a whole response and gives up after 30 s, so a watch through it ends in a 504."
   default     = true
 }
 
