@@ -91,6 +91,9 @@ def uvicorn_options(current: Settings) -> dict[str, Any]:
         "proxy_headers": False,
         "server_header": False,
         "timeout_graceful_shutdown": int(current.grace_seconds),
+        # Longer than a proxy in front keeps an idle connection, so it never
+        # sends on one the gateway is closing (uvicorn's default is 5 s).
+        "timeout_keep_alive": current.keep_alive_seconds,
         "log_level": current.log_level,
     }
 

@@ -124,11 +124,20 @@ class Gateway:
                 body = await read_body(receive, self.settings.max_body_bytes, info.content_length)
             request = transcoder.build_request(match.segments, query, body)
             call = endpoint.callable(self.channels.channel(endpoint.backend))(
-                request, metadata=info.metadata, timeout=info.timeout
+                request,
+                metadata=info.metadata,
+                # A watch outlives a unary deadline: the front door streams for 15 min.
+                timeout=self.settings.stream_timeout if transcoder.streaming else info.timeout,
             )
             if transcoder.streaming:
                 status, error = await stream_response(
-                    call, transcoder, receive, send, headers, info.event_stream
+                    call,
+                    transcoder,
+                    receive,
+                    send,
+                    headers,
+                    info.event_stream,
+                    heartbeat=self.settings.stream_heartbeat_seconds,
                 )
                 if error is not None:
                     status = await self._rpc_error(send, error, headers)

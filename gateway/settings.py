@@ -31,6 +31,9 @@ container.
 | MESH_GATEWAY_RATE_LIMIT_RPS | 50 | sustained requests per second per client (subject, else address); 0: off |
 | MESH_GATEWAY_RATE_LIMIT_BURST | 100 | requests a client may send at once |
 | MESH_GATEWAY_TRUSTED_PROXIES | 0 | proxies in front that append X-Forwarded-For (1 behind API Gateway) |
+| MESH_GATEWAY_STREAM_HEARTBEAT_SECONDS | 15 | a stream silent this long gets a heartbeat line (`{}` in NDJSON, `: keep-alive` in SSE); under 300, API Gateway's idle timeout for streams |
+| MESH_GATEWAY_STREAM_TIMEOUT | 840 | seconds; deadline of server-streaming calls (a watch), under the 900 s a REST API streams at most |
+| MESH_GATEWAY_KEEP_ALIVE_SECONDS | 75 | an idle client connection is closed after this long; above what a proxy in front keeps idle connections for (so the proxy closes first), under the 350 s a Network Load Balancer tracks an idle flow |
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ GENERIC_PREFIX = "MESH_"
 API_GATEWAY_LIMIT_SECONDS = 30.0
 # ECS waits at most 120 s (stopTimeout) between SIGTERM and SIGKILL.
 MAX_DRAIN_SECONDS = 120.0
+# A REST API with response streaming cuts a stream after 15 minutes, and one
+# idle for 5 minutes (regional endpoint).
+STREAM_LIMIT_SECONDS = 900.0
+STREAM_IDLE_LIMIT_SECONDS = 300.0
+# A Network Load Balancer forgets an idle TCP flow after 350 s (its default).
+NLB_IDLE_SECONDS = 350.0
 T = TypeVar("T")
 
 
@@ -79,6 +88,9 @@ class Settings:
     rate_limit_rps: float = 50.0
     rate_limit_burst: int = 100
     trusted_proxies: int = 0
+    stream_heartbeat_seconds: float = 15.0
+    stream_timeout: float = 840.0
+    keep_alive_seconds: float = 75.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +124,23 @@ class Settings:
             raise SettingsError(f"{PREFIX}RATE_LIMIT_BURST: must be 1 to 1000000")
         if not 0 <= self.trusted_proxies <= 10:
             raise SettingsError(f"{PREFIX}TRUSTED_PROXIES: must be 0 to 10")
+        if not 0 < self.stream_heartbeat_seconds < STREAM_IDLE_LIMIT_SECONDS:
+            raise SettingsError(
+                f"{PREFIX}STREAM_HEARTBEAT_SECONDS: must be above 0 and under"
+                f" {STREAM_IDLE_LIMIT_SECONDS:g} (API Gateway's idle timeout for streams),"
+                f" got {self.stream_heartbeat_seconds:g}"
+            )
+        if not self.stream_heartbeat_seconds < self.stream_timeout < STREAM_LIMIT_SECONDS:
+            raise SettingsError(
+                f"{PREFIX}STREAM_TIMEOUT: must be above {PREFIX}STREAM_HEARTBEAT_SECONDS and"
+                f" under {STREAM_LIMIT_SECONDS:g} (the longest stream a REST API allows),"
+                f" got {self.stream_timeout:g}"
+            )
+        if not 1 <= self.keep_alive_seconds < NLB_IDLE_SECONDS:
+            raise SettingsError(
+                f"{PREFIX}KEEP_ALIVE_SECONDS: must be 1 to under {NLB_IDLE_SECONDS:g}"
+                f" (a load balancer's idle flow timeout), got {self.keep_alive_seconds:g}"
+            )
         if self.jwt is not None:
             _check_jwt(self.jwt)
         for header in self.forward_headers:
@@ -148,6 +177,11 @@ class Settings:
             rate_limit_rps=get("RATE_LIMIT_RPS", float, cls.rate_limit_rps),
             rate_limit_burst=get("RATE_LIMIT_BURST", int, cls.rate_limit_burst),
             trusted_proxies=get("TRUSTED_PROXIES", int, cls.trusted_proxies),
+            stream_heartbeat_seconds=get(
+                "STREAM_HEARTBEAT_SECONDS", float, cls.stream_heartbeat_seconds
+            ),
+            stream_timeout=get("STREAM_TIMEOUT", float, cls.stream_timeout),
+            keep_alive_seconds=get("KEEP_ALIVE_SECONDS", float, cls.keep_alive_seconds),
         )
 
 

@@ -4,6 +4,13 @@ The first message (or the first error) is awaited before any header goes
 out, so an RPC that fails at once gets a proper HTTP status; a failure
 after that can only be a terminal ``{"error": Status}`` line (or an SSE
 ``error`` event) after the 200.
+
+While the backend sends nothing (a watched order that does not change), a
+heartbeat goes out every ``heartbeat`` seconds so that proxies with an idle
+timeout (API Gateway's REST API: 5 minutes; a load balancer's idle timeout)
+keep the stream open: an empty object line ``{}`` in NDJSON (a message is
+always ``{"result": ...}`` or ``{"error": ...}``, so clients skip ``{}``), a
+comment line ``: keep-alive`` in SSE (which EventSource ignores by design).
 """
 
 from __future__ import annotations
@@ -20,10 +27,12 @@ from gateway.headers import metadata_headers
 from gateway.render import dumps
 from gateway.transcode import Transcoder
 
-__all__ = ["NDJSON", "SSE", "stream_response"]
+__all__ = ["HEARTBEAT_NDJSON", "HEARTBEAT_SSE", "NDJSON", "SSE", "stream_response"]
 
 NDJSON = b"application/x-ndjson"
 SSE = b"text/event-stream"
+HEARTBEAT_NDJSON = b"{}\n"
+HEARTBEAT_SSE = b": keep-alive\n\n"
 
 
 def _frame(value: Any, sse: bool, *, error: bool = False) -> bytes:
@@ -39,8 +48,14 @@ async def stream_response(
     send: Send,
     headers: list[tuple[bytes, bytes]],
     sse: bool,
+    *,
+    heartbeat: float | None = None,
 ) -> tuple[int, grpc.aio.AioRpcError | None]:
-    """Relay ``call``; returns the HTTP status sent and an error raised before any output."""
+    """Relay ``call``; returns the HTTP status sent and an error raised before any output.
+
+    ``heartbeat``: seconds of backend silence after which a heartbeat line
+    goes out (None: never).
+    """
     iterator = call.__aiter__()
     try:
         first = await iterator.__anext__()
@@ -61,11 +76,21 @@ async def stream_response(
         call.cancel()
 
     watcher = asyncio.create_task(watch_disconnect())
+    pending: asyncio.Future[Any] | None = None
     try:
         if first is not None:
             await send(_body(_frame(transcoder.render_value(first), sse)))
             try:
-                async for message in iterator:
+                while True:
+                    # One read in flight at a time, never cancelled by the
+                    # heartbeat: cancelling a read would cancel the RPC.
+                    pending = asyncio.ensure_future(iterator.__anext__())
+                    while not (await asyncio.wait((pending,), timeout=heartbeat))[0]:
+                        await send(_body(HEARTBEAT_SSE if sse else HEARTBEAT_NDJSON))
+                    try:
+                        message = pending.result()
+                    except StopAsyncIteration:
+                        break
                     await send(_body(_frame(transcoder.render_value(message), sse)))
             except grpc.aio.AioRpcError as error:
                 if error.code() is not grpc.StatusCode.CANCELLED or not watcher.done():
@@ -75,6 +100,11 @@ async def stream_response(
                     raise
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
+        if pending is not None and not pending.done():
+            call.cancel()  # this request is being torn down: so is its backend call
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                await pending
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

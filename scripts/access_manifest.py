@@ -12,7 +12,13 @@ which is committed; ``tests/deploy`` fails when it is stale. It holds
   routes without the JWT authorizer. Everything else
   falls to the ``$default`` route, which has it;
 - ``token_routes``: the other public bindings and the scopes each needs, for
-  the docs and the tests (Terraform does not read them).
+  the docs and the tests (Terraform does not read them);
+- ``streaming_routes``: the public server-streaming RPCs (``WatchOrder``),
+  which the HTTP API would buffer and cut at 30 s, so the REST API with
+  response streaming serves them. REST API path parts allow no ``:``, so each
+  becomes a greedy resource under its literal prefix
+  (``/v1/orders/{name}:watch`` -> ``GET /v1/orders/{proxy+}``), with the
+  scopes its authorizer asks for (or none when anonymous).
 
 A variable with one ``*`` becomes a one-segment path variable
 (``/v1/{name=products/*}`` -> ``/v1/products/{name}``), a trailing ``**`` a
@@ -70,7 +76,8 @@ def route_key(binding: Binding) -> str:
 def _sample(template: Template) -> str:
     """A concrete path the template matches: each wildcard filled in."""
     parts = [
-        s.literal if s.kind is SegmentKind.LITERAL
+        s.literal
+        if s.kind is SegmentKind.LITERAL
         else ("x/y" if s.kind is SegmentKind.DOUBLE_STAR else "x")
         for s in template.segments
     ]
@@ -83,18 +90,67 @@ def route_matches(key: str, method: str, path: str) -> bool:
     if key_method not in (method, "ANY"):
         return False
     pattern = "".join(
-        "[^/]+" if part.startswith("{") and not part.endswith("+}")
-        else ".+" if part.startswith("{")
+        "[^/]+"
+        if part.startswith("{") and not part.endswith("+}")
+        else ".+"
+        if part.startswith("{")
         else re.escape(part)
         for part in re.split(r"(\{[^}]+\})", key_path)
     )
     return re.fullmatch(pattern, path) is not None
 
 
+def stream_resource(binding: Binding) -> str:
+    """The REST API resource that carries a streaming binding: its literal prefix + ``{proxy+}``."""
+    literal: list[str] = []
+    for segment in binding.template.segments:
+        if segment.kind is not SegmentKind.LITERAL:
+            break
+        literal.append(segment.literal)
+    else:
+        if not binding.template.verb:
+            return "/" + "/".join(literal)  # all literal: the path itself
+    if not literal:
+        raise ManifestError(
+            f"{binding.rpc}: {binding.template.source}: a streaming route needs a literal "
+            "first segment, or its REST API resource would catch every path"
+        )
+    return "/" + "/".join([*literal, "{proxy+}"])
+
+
+def streaming_routes(public: list[tuple[Binding, Any]]) -> list[dict[str, Any]]:
+    routes: dict[tuple[str, str], dict[str, Any]] = {}
+    for binding, rule in public:
+        if not rule.public or not binding.method.server_streaming:
+            continue
+        resource = stream_resource(binding)
+        entry: dict[str, Any] = {
+            "route": f"{binding.http_method} {openapi_path(binding.template)[0]}",
+            "rpc": binding.rpc,
+            "method": binding.http_method,
+            "resource": resource,
+            "anonymous": bool(rule.allow_anonymous),
+            "scopes": sorted(rule.scopes),
+        }
+        key = (binding.http_method, resource)
+        other = routes.get(key)
+        if other is not None and (other["anonymous"], other["scopes"]) != (
+            entry["anonymous"],
+            entry["scopes"],
+        ):
+            raise ManifestError(
+                f"{entry['rpc']} and {other['rpc']} share the REST API resource "
+                f"{key[0]} {key[1]} but not their access rule"
+            )
+        routes.setdefault(key, entry)
+    return [routes[k] for k in sorted(routes)]
+
+
 def build(bindings: Iterable[Binding], scopes: dict[str, str]) -> dict[str, Any]:
     anonymous: dict[str, str] = {}
     token: dict[str, list[str]] = {}
     public = [(b, rule_of(b.method)) for b in bindings]
+    streams = streaming_routes(public)
     for binding, rule in public:
         if not rule.public:
             continue  # the gateway has no route for it
@@ -122,6 +178,7 @@ def build(bindings: Iterable[Binding], scopes: dict[str, str]) -> dict[str, Any]
         "scopes": dict(sorted(scopes.items())),
         "anonymous_routes": sorted([*anonymous, *documents]),
         "token_routes": dict(sorted(token.items())),
+        "streaming_routes": streams,
     }
 
 
@@ -154,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
         if current == wanted:
             return 0
         diff = difflib.unified_diff(
-            current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-            "committed", "from the contracts",
+            current.splitlines(keepends=True),
+            wanted.splitlines(keepends=True),
+            "committed",
+            "from the contracts",
         )
         sys.stderr.write("".join(diff))
         print(f"{args.out} is stale: run python scripts/access_manifest.py", file=sys.stderr)

@@ -59,6 +59,30 @@ for proto in src.glob("*.proto"):
 PY
 }
 
+# The AWS provider's schema, offline: @cdktf/provider-aws is generated from
+# hashicorp/aws, one package version per provider version. 20.1.0 is built from
+# 5.100.0, the newest release the configuration's pins (">= 5.88, < 6.0")
+# admit, which terraform init would pick. tests/deploy/test_provider_schema.py
+# checks every argument and block against it (and fails when CI=true without it).
+PROVIDER_SCHEMA_SPEC='@cdktf/provider-aws@20.1.0'
+bootstrap_provider_schema() {
+  local tools="$ROOT/.tools"
+  local manifest="$tools/node_modules/@cdktf/provider-aws/package.json"
+  if [ -f "$manifest" ] && grep -q '"version": "'"${PROVIDER_SCHEMA_SPEC##*@}"'"' "$manifest"; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the provider schema check will be skipped (required when CI=true)" >&2
+    return 0
+  fi
+  echo "==> installing $PROVIDER_SCHEMA_SPEC (the AWS provider's schema)"
+  mkdir -p "$tools"
+  # Only the generated files are read: no peers (cdktf, constructs), no scripts.
+  npm install --silent --no-audit --no-fund --legacy-peer-deps --ignore-scripts --save-exact \
+    --prefix "$tools" "$PROVIDER_SCHEMA_SPEC" >/dev/null \
+    || echo "warning: $PROVIDER_SCHEMA_SPEC did not install; the provider schema check will be skipped (required when CI=true)" >&2
+}
+
 # checkov (Terraform static analysis) pins many libraries of its own, so it
 # lives in its own virtualenv under .tools/, apart from the project's.
 CHECKOV_SPEC='checkov>=3.2,<4'

@@ -306,6 +306,13 @@ def test_callers_are_exactly_the_dependencies(env: Module, topology: Topology) -
         "module.api_gateway.vpc_link_security_group_id"
     )
     assert expr(str(entry["from_port"])) == "local.services[local.entry].port"
+    stream = rules.pop("aws_vpc_security_group_ingress_rule.entry_from_stream_nlb")
+    assert expr(str(stream["security_group_id"])) == (
+        "module.service[local.entry].security_group_id"
+    )
+    assert expr(str(stream["referenced_security_group_id"])) == (
+        "module.stream_api[0].security_group_id"
+    )
     database = rules.pop("aws_vpc_security_group_ingress_rule.database")
     assert expr(str(database["for_each"])) == "toset(local.stores)"
     assert expr(str(database["security_group_id"])) == "module.data.security_group_id"

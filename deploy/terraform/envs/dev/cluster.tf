@@ -1,6 +1,8 @@
 resource "aws_ecs_cluster" "this" {
   name = var.name
 
+  depends_on = [aws_cloudwatch_log_group.container_insights]
+
   setting {
     name  = "containerInsights"
     value = "enabled"
@@ -18,6 +20,16 @@ resource "aws_ecs_cluster" "this" {
       }
     }
   }
+}
+
+# Container Insights writes here, creating the group itself (never expiring)
+# if it does not exist and leaving it behind on destroy; made here first, it
+# has our retention and key and goes with the environment.
+resource "aws_cloudwatch_log_group" "container_insights" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days in dev to keep cost down); set 365 or more where policy asks for a year.
+  name              = "/aws/ecs/containerinsights/${var.name}/performance"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
 }
 
 resource "aws_cloudwatch_log_group" "exec" {

@@ -60,6 +60,10 @@ locals {
       MESH_GATEWAY_AUTH = local.jwt == null ? "none" : "jwt"
       # API Gateway is the one proxy in front that appends to X-Forwarded-For.
       MESH_GATEWAY_TRUSTED_PROXIES = "1"
+      # A watch ends (with a clean error line, "watch again") a minute before
+      # the REST API would cut it; heartbeats keep it under the 5-minute idle limit.
+      MESH_GATEWAY_STREAM_TIMEOUT           = tostring(var.stream_max_seconds - 60)
+      MESH_GATEWAY_STREAM_HEARTBEAT_SECONDS = "15"
     },
     local.jwt == null ? {} : {
       MESH_GATEWAY_JWT_ISSUER       = local.jwt.issuer
@@ -90,7 +94,9 @@ module "network" {
 module "discovery" {
   source = "../../modules/discovery"
 
-  namespace = local.topology.namespace
+  # Per environment (shop-dev.shop.local): Cloud Map namespace names are unique
+  # per account and Region, and the task roles may discover only in their own.
+  namespace = "${var.name}.${local.topology.namespace}"
   vpc_id    = module.network.vpc_id
 }
 
@@ -116,6 +122,7 @@ module "data" {
   backup_retention_days = var.db_backup_retention_days
   deletion_protection   = var.db_deletion_protection
   skip_final_snapshot   = var.db_skip_final_snapshot
+  log_retention_days    = var.log_retention_days
   kms_key_arn           = aws_kms_key.this.arn
 }
 
@@ -175,6 +182,7 @@ module "service" {
     } : {},
   )
   runtime_secret_arns = each.value.store ? [module.data.master_user_secret_arn] : []
+  target_group_arn    = each.key == local.entry && var.streaming_api ? module.stream_api[0].target_group_arn : null
 
   enable_execute_command = var.enable_execute_command
   exec_log_group_arn     = aws_cloudwatch_log_group.exec.arn
@@ -206,4 +214,27 @@ module "api_gateway" {
   anonymous_routes         = local.access.anonymous_routes
   log_retention_days       = var.log_retention_days
   kms_key_arn              = aws_kms_key.this.arn
+}
+
+# Server-streaming routes (WatchOrder): a REST API with response streaming, as
+# the HTTP API above buffers responses and stops at 30 s. Routes and scopes
+# come from access.json (the contracts' server-streaming RPCs).
+module "stream_api" {
+  source = "../../modules/stream_api"
+  count  = var.streaming_api ? 1 : 0
+
+  name                        = var.name
+  routes                      = local.access.streaming_routes
+  vpc_id                      = module.network.vpc_id
+  subnet_ids                  = module.network.private_subnet_ids
+  target_security_group_id    = module.service[local.entry].security_group_id
+  target_port                 = local.services[local.entry].port
+  stream_timeout_seconds      = var.stream_max_seconds
+  cognito_user_pool_arn       = var.auth == "cognito" ? module.identity[0].user_pool_arn : null
+  scope_prefix                = var.auth == "cognito" ? module.identity[0].scope_prefix : ""
+  throttling_rate_limit       = var.api_throttling_rate_limit
+  throttling_burst_limit      = var.api_throttling_burst_limit
+  manage_account_logging_role = var.manage_api_gateway_account_role
+  log_retention_days          = var.log_retention_days
+  kms_key_arn                 = aws_kms_key.this.arn
 }

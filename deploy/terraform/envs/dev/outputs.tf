@@ -1,6 +1,11 @@
 output "api_url" {
-  description = "Base URL of the REST/JSON API (API Gateway, $default stage)."
+  description = "Base URL of the REST/JSON API (API Gateway, $default stage), without a trailing slash: curl \"$API/v1/products\"."
   value       = module.api_gateway.api_url
+}
+
+output "stream_url" {
+  description = "Base URL of the streaming routes (REST API with response streaming): curl -N \"$STREAM/v1/orders/ID:watch\"; null with streaming_api = false."
+  value       = try(module.stream_api[0].stream_url, null)
 }
 
 output "cloudmap_namespace" {

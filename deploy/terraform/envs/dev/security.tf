@@ -1,6 +1,7 @@
 # Who may call whom. Every rule here comes from services.yaml: a service's
 # security group admits exactly the services that list it in depends_on, on
-# its own port; the REST gateway also admits the API Gateway VPC link; the
+# its own port; the REST gateway also admits the API Gateway VPC link and the
+# streaming NLB; the
 # database admits exactly the services with store: true.
 
 resource "aws_vpc_security_group_ingress_rule" "mesh" {
@@ -29,6 +30,16 @@ resource "aws_vpc_security_group_ingress_rule" "entry_from_api_gateway" {
   security_group_id            = module.service[local.entry].security_group_id
   referenced_security_group_id = module.api_gateway.vpc_link_security_group_id
   description                  = "API Gateway VPC link to the REST gateway"
+  ip_protocol                  = "tcp"
+  from_port                    = local.services[local.entry].port
+  to_port                      = local.services[local.entry].port
+}
+
+resource "aws_vpc_security_group_ingress_rule" "entry_from_stream_nlb" {
+  count                        = var.streaming_api ? 1 : 0
+  security_group_id            = module.service[local.entry].security_group_id
+  referenced_security_group_id = module.stream_api[0].security_group_id
+  description                  = "Streaming NLB (REST API VPC link) to the REST gateway"
   ip_protocol                  = "tcp"
   from_port                    = local.services[local.entry].port
   to_port                      = local.services[local.entry].port

@@ -68,25 +68,36 @@ variable "single_nat_gateway" {
   default     = true
 }
 
+# Fargate accepts only these CPU/memory pairs (Linux, platform 1.4.0): CPU
+# units -> memory in MiB. The same table is in modules/ecs_service (var.memory);
+# tests/deploy checks both against AWS's published table.
 variable "task_cpu" {
   type        = number
-  description = "Fargate CPU units per task, for services without an entry in task_sizes."
+  description = "Fargate CPU units per task, for services without an entry in task_sizes (256, 512, 1024, 2048, 4096, 8192 or 16384)."
   default     = 256
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.task_cpu)
-    error_message = "task_cpu must be one of 256, 512, 1024, 2048, 4096."
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.task_cpu)
+    error_message = "task_cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384."
   }
 }
 
 variable "task_memory" {
   type        = number
-  description = "Fargate memory (MiB) per task, for services without an entry in task_sizes."
+  description = "Fargate memory (MiB) per task, for services without an entry in task_sizes; must be a size Fargate pairs with task_cpu (256: 512, 1024 or 2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720, in 1024 steps; 8192: 16384-61440 in 4096 steps; 16384: 32768-122880 in 8192 steps)."
   default     = 512
 
   validation {
-    condition     = var.task_memory >= 512 && var.task_memory <= 30720
-    error_message = "task_memory must be between 512 and 30720 MiB."
+    condition     = contains(lookup({
+      "256"   = tolist([512, 1024, 2048])
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.task_cpu), []), var.task_memory)
+    error_message = "task_memory must be a size Fargate accepts with task_cpu: 256 CPU takes 512, 1024 or 2048 MiB; 512 takes 1024-4096; 1024 takes 2048-8192; 2048 takes 4096-16384; 4096 takes 8192-30720 (1024 MiB steps); 8192 takes 16384-61440 (4096 steps); 16384 takes 32768-122880 (8192 steps)."
   }
 }
 
@@ -95,12 +106,20 @@ variable "task_sizes" {
     cpu    = number
     memory = number
   }))
-  description = "Per-service CPU and memory overrides, keyed by the service name in services.yaml."
+  description = "Per-service CPU and memory overrides, keyed by the service name in services.yaml; each pair must be one Fargate accepts (see task_memory)."
   default     = {}
 
   validation {
-    condition     = alltrue([for s in values(var.task_sizes) : contains([256, 512, 1024, 2048, 4096], s.cpu) && s.memory >= 512])
-    error_message = "Each task_sizes entry needs cpu in 256..4096 (Fargate steps) and memory of at least 512 MiB."
+    condition     = alltrue([for s in values(var.task_sizes) : contains(lookup({
+      "256"   = tolist([512, 1024, 2048])
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(s.cpu), []), s.memory)])
+    error_message = "Each task_sizes entry needs a cpu/memory pair Fargate accepts (see task_memory): for example 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192."
   }
 }
 
@@ -172,8 +191,8 @@ variable "log_retention_days" {
 
 variable "enable_execute_command" {
   type        = bool
-  description = "Allow ECS Exec into tasks (needed to run grpcurl from inside the VPC)."
-  default     = true
+  description = "Allow ECS Exec into tasks (grpcurl from inside the VPC, docs/deploy.md section 6). ECS Exec does not work with a read-only root file system, so turning it on also makes every container's root file system writable (and rolls the services); off by default."
+  default     = false
 }
 
 variable "db_instance_class" {
@@ -234,8 +253,8 @@ variable "db_deletion_protection" {
 
 variable "db_skip_final_snapshot" {
   type        = bool
-  description = "Destroy the database without a final snapshot."
-  default     = false
+  description = "Destroy the database without a final snapshot (the default in dev). With false, destroy leaves a snapshot named <name>-final, encrypted with the environment's KMS key, which destroy also schedules for deletion: copy the snapshot with another key, or cancel the key's deletion, before kms_deletion_window_days pass (docs/deploy.md, Tear down)."
+  default     = true
 }
 
 variable "api_throttling_rate_limit" {
@@ -258,6 +277,29 @@ variable "api_throttling_burst_limit" {
     condition     = var.api_throttling_burst_limit > 0
     error_message = "api_throttling_burst_limit must be positive."
   }
+}
+
+variable "streaming_api" {
+  type        = bool
+  description = "Serve the server-streaming routes (WatchOrder) through a REST API with response streaming and an internal NLB (output stream_url). Without it no route streams: the HTTP API waits for a whole response and gives up after 30 s, so a watch through it ends in a 504."
+  default     = true
+}
+
+variable "stream_max_seconds" {
+  type        = number
+  description = "Longest stream through the REST API (its integration timeout, 15 minutes at most); the gateway ends a watch 60 s before (MESH_GATEWAY_STREAM_TIMEOUT)."
+  default     = 900
+
+  validation {
+    condition     = var.stream_max_seconds >= 120 && var.stream_max_seconds <= 900 && floor(var.stream_max_seconds) == var.stream_max_seconds
+    error_message = "stream_max_seconds must be a whole number of seconds from 120 to 900."
+  }
+}
+
+variable "manage_api_gateway_account_role" {
+  type        = bool
+  description = "With streaming_api: set this account and Region's API Gateway CloudWatch Logs role (REST API logs need it). Set false where the account already has one you manage elsewhere; destroy leaves the setting (pointing at a deleted role)."
+  default     = true
 }
 
 variable "auth" {

@@ -1,6 +1,8 @@
 output "api_url" {
-  description = "Base URL of the API (the $default stage serves at the root)."
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  # invoke_url ends with "/"; "$API/v1/products" would then ask for //v1/products,
+  # which matches no route.
+  description = "Base URL of the API without a trailing slash (the $default stage serves at the root): append /v1/..."
+  value       = trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")
 }
 
 output "api_id" {

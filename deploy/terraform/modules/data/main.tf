@@ -7,6 +7,7 @@
 
 locals {
   major_version = split(".", var.engine_version)[0]
+  log_exports   = ["postgresql", "upgrade"]
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -70,6 +71,19 @@ resource "aws_iam_role_policy_attachment" "monitoring" {
 
 data "aws_partition" "current" {}
 
+# RDS writes its exported logs to /aws/rds/instance/<id>/<log>, creating the
+# groups itself (never expiring, not encrypted with our key) if they do not
+# exist, and leaving them behind on destroy. Made here first, they have our
+# retention and key, and destroy removes them after the instance.
+resource "aws_cloudwatch_log_group" "exports" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days in dev to keep cost down); set 365 or more where policy asks for a year.
+  for_each          = toset(local.log_exports)
+  name              = "/aws/rds/instance/${var.name}/${each.key}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
 resource "aws_db_instance" "this" {
   #checkov:skip=CKV_AWS_157:Multi-AZ is var.multi_az, off by default in dev for cost; turn it on for production.
   identifier     = var.name
@@ -103,7 +117,7 @@ resource "aws_db_instance" "this" {
   final_snapshot_identifier           = "${var.name}-final"
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
-  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  enabled_cloudwatch_logs_exports     = local.log_exports
 
   performance_insights_enabled          = var.performance_insights
   performance_insights_kms_key_id       = var.performance_insights ? var.kms_key_arn : null
@@ -113,7 +127,7 @@ resource "aws_db_instance" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.monitoring]
+  depends_on = [aws_iam_role_policy_attachment.monitoring, aws_cloudwatch_log_group.exports]
 }
 
 # Where each service's database lives. Nothing secret in it (the password is in

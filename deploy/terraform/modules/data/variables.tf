@@ -118,8 +118,19 @@ variable "deletion_protection" {
 
 variable "skip_final_snapshot" {
   type        = bool
-  description = "Delete without a final snapshot."
+  description = "Delete without a final snapshot. A final snapshot is encrypted with kms_key_arn: it is only as restorable as that key lives."
   default     = false
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the exported PostgreSQL log groups, in days."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention period CloudWatch Logs accepts."
+  }
 }
 
 variable "performance_insights" {

@@ -232,7 +232,8 @@ resource "aws_ecs_task_definition" "this" {
     cpu_architecture        = var.cpu_architecture
   }
 
-  # The root file system is read-only; the application may write only here.
+  # The root file system is read-only (unless ECS Exec is on: its agent writes
+  # inside the container); the application may write only here.
   volume {
     name = "tmp"
   }
@@ -242,7 +243,7 @@ resource "aws_ecs_task_definition" "this" {
     image                  = var.image
     command                = ["python", "-m", var.module]
     essential              = true
-    readonlyRootFilesystem = true
+    readonlyRootFilesystem = !var.enable_execute_command # ECS Exec does not work with a read-only root
     privileged             = false
     user                   = "10001:10001"
     stopTimeout            = local.stop_timeout
@@ -284,6 +285,9 @@ resource "aws_ecs_task_definition" "this" {
 resource "aws_service_discovery_service" "this" {
   name        = var.name
   description = "${var.name} tasks, registered by ECS"
+  # Destroy deletes instances ECS has not deregistered yet instead of failing
+  # with ResourceInUse.
+  force_destroy = true
 
   dns_config {
     namespace_id   = var.namespace_id
@@ -343,6 +347,17 @@ resource "aws_ecs_service" "this" {
     container_name = var.name
     container_port = var.port
   }
+
+  # The REST gateway's tasks are also targets of the streaming NLB.
+  dynamic "load_balancer" {
+    for_each = var.target_group_arn == null ? [] : [var.target_group_arn]
+    content {
+      target_group_arn = load_balancer.value
+      container_name   = var.name
+      container_port   = var.port
+    }
+  }
+  health_check_grace_period_seconds = var.target_group_arn == null ? null : var.health_start_period_seconds
 
   tags = var.tags
 

@@ -64,19 +64,29 @@ variable "cpu" {
   default     = 256
 
   validation {
-    condition     = contains([256, 512, 1024, 2048, 4096], var.cpu)
-    error_message = "cpu must be one of 256, 512, 1024, 2048, 4096."
+    condition     = contains([256, 512, 1024, 2048, 4096, 8192, 16384], var.cpu)
+    error_message = "cpu must be one of 256, 512, 1024, 2048, 4096, 8192, 16384."
   }
 }
 
 variable "memory" {
   type        = number
-  description = "Fargate task memory in MiB (must be a valid combination with cpu)."
+  description = "Fargate task memory in MiB: a size Fargate accepts with var.cpu."
   default     = 512
 
+  # Fargate's table (Linux, platform 1.4.0): CPU units -> memory sizes in MiB.
+  # Referring to var.cpu here needs Terraform 1.9+.
   validation {
-    condition     = var.memory >= 512 && var.memory <= 30720
-    error_message = "memory must be between 512 and 30720 MiB."
+    condition = contains(lookup({
+      "256"   = tolist([512, 1024, 2048])
+      "512"   = range(1024, 4097, 1024)
+      "1024"  = range(2048, 8193, 1024)
+      "2048"  = range(4096, 16385, 1024)
+      "4096"  = range(8192, 30721, 1024)
+      "8192"  = range(16384, 61441, 4096)
+      "16384" = range(32768, 122881, 8192)
+    }, tostring(var.cpu), []), var.memory)
+    error_message = "memory must be a size Fargate accepts with cpu: 256 CPU takes 512, 1024 or 2048 MiB; 512 takes 1024-4096; 1024 takes 2048-8192; 2048 takes 4096-16384; 4096 takes 8192-30720 (1024 MiB steps); 8192 takes 16384-61440 (4096 steps); 16384 takes 32768-122880 (8192 steps)."
   }
 }
 
@@ -187,6 +197,17 @@ variable "runtime_secret_arns" {
   validation {
     condition     = alltrue([for arn in var.runtime_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+$", arn))])
     error_message = "Each runtime secret must be a whole Secrets Manager secret ARN (arn:...:secret:NAME), without a JSON key."
+  }
+}
+
+variable "target_group_arn" {
+  type        = string
+  description = "Load balancer target group the tasks also register in (the REST gateway's, for the streaming API); null for none."
+  default     = null
+
+  validation {
+    condition     = var.target_group_arn == null || can(regex("^arn:aws[a-z-]*:elasticloadbalancing:", var.target_group_arn))
+    error_message = "target_group_arn must be an Elastic Load Balancing target group ARN."
   }
 }
 

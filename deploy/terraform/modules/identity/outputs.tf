@@ -52,3 +52,8 @@ output "token_endpoint" {
   description = "OAuth 2.0 token endpoint (code exchange, client credentials, refresh)."
   value       = "${local.hosted_ui}/oauth2/token"
 }
+
+output "user_pool_arn" {
+  description = "ARN of the user pool (a REST API's COGNITO_USER_POOLS authorizer names it)."
+  value       = aws_cognito_user_pool.this.arn
+}
