@@ -7,7 +7,7 @@ from typing import Any
 from grpc import aio
 
 from mesh.timeutil import to_timestamp
-from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name
+from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name, validate_lines
 from services.inventory.store import InventoryStore, ReservationRecord, StockRecord
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
@@ -43,25 +43,6 @@ def reservation_message(record: ReservationRecord) -> pb.Reservation:
         state=_STATES[record.state],
         create_time=to_timestamp(record.create_time),
     )
-
-
-def validate_lines(lines: Any, v: Violations, field: str = "lines") -> list[tuple[str, int]]:
-    """Checks 1..100 lines of distinct skus with quantities in 1..1e6; returns (sku, qty) pairs."""
-    if not v.require(0 < len(lines) <= MAX_LINES, field, f"must have 1-{MAX_LINES} lines"):
-        return []
-    seen: set[str] = set()
-    out: list[tuple[str, int]] = []
-    for i, line in enumerate(lines):
-        if v.matches(SKU_PATTERN, line.sku, f"{field}[{i}].sku", "sku"):
-            v.require(line.sku not in seen, f"{field}[{i}].sku", "appears more than once")
-            seen.add(line.sku)
-        v.require(
-            0 < line.quantity <= MAX_LINE_QUANTITY,
-            f"{field}[{i}].quantity",
-            f"must be in 1..{MAX_LINE_QUANTITY}",
-        )
-        out.append((line.sku, line.quantity))
-    return out
 
 
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
@@ -100,7 +81,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     ) -> pb.ReserveStockResponse:
         v = Violations()
         v.matches(ID_PATTERN, request.reservation_id, "reservation_id", "reservation_id")
-        lines = validate_lines(request.lines, v)
+        lines = validate_lines(
+            request.lines, v, max_lines=MAX_LINES, max_quantity=MAX_LINE_QUANTITY
+        )
         v.check("invalid reservation")
         record = await self.store.reserve(request.reservation_id, lines)
         return pb.ReserveStockResponse(reservation=reservation_message(record))

@@ -34,8 +34,7 @@ from mesh.errors import (
 from mesh.paging import PageTokens, page_size
 from mesh.principal import Principal
 from mesh.timeutil import to_timestamp
-from mesh.validation import ID_PATTERN, Violations, parse_name
-from services.inventory.servicer import validate_lines
+from mesh.validation import ID_PATTERN, Violations, parse_name, validate_lines
 from services.orders.events import OrderEvents
 from services.orders.store import CANCELLED, CONFIRMED, DuplicateRequest, OrderRecord, OrdersStore
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -50,6 +49,9 @@ _STATUS = {CONFIRMED: pb.Order.STATUS_CONFIRMED, CANCELLED: pb.Order.STATUS_CANC
 _FINAL = {CANCELLED}
 # Sees and cancels every customer's orders (declared in orders.proto).
 ADMIN_SCOPE = "orders.admin"
+# An order's own limits; inventory checks its reservations against its own.
+MAX_LINES = 100
+MAX_LINE_QUANTITY = 1_000_000
 log = logging.getLogger("orders")
 
 
@@ -123,7 +125,9 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     ) -> pb.CreateOrderResponse:
         v = Violations()
         v.matches(ID_PATTERN, request.request_id, "request_id", "request_id")
-        lines = validate_lines(request.lines, v)
+        lines = validate_lines(
+            request.lines, v, max_lines=MAX_LINES, max_quantity=MAX_LINE_QUANTITY
+        )
         v.check("invalid order")
         print_ = fingerprint(lines)
         owner = current_principal().subject
