@@ -21,6 +21,7 @@ _STATES = {
     "ACTIVE": pb.Reservation.STATE_ACTIVE,
     "RELEASED": pb.Reservation.STATE_RELEASED,
     "COMMITTED": pb.Reservation.STATE_COMMITTED,
+    "RETURNED": pb.Reservation.STATE_RETURNED,
 }
 
 
@@ -42,6 +43,7 @@ def reservation_message(record: ReservationRecord) -> pb.Reservation:
         lines=[pb.ReservationLine(sku=sku, quantity=qty) for sku, qty in record.lines],
         state=_STATES[record.state],
         create_time=to_timestamp(record.create_time),
+        expire_time=to_timestamp(record.expire_time) if record.expire_time is not None else None,
     )
 
 
@@ -101,3 +103,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
         record = await self.store.commit(reservation_id)
         return pb.CommitReservationResponse(reservation=reservation_message(record))
+
+    async def ReturnReservation(
+        self, request: pb.ReturnReservationRequest, context: Context
+    ) -> pb.ReturnReservationResponse:
+        reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
+        record = await self.store.return_stock(reservation_id)
+        return pb.ReturnReservationResponse(reservation=reservation_message(record))
