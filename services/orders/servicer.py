@@ -271,7 +271,12 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
                 )
                 self.events.publish(order.order_id)
                 return None
-            return await self.store.get(order.order_id)  # settled by someone else meanwhile
+            # Settled by someone else meanwhile (the settler and a retry race):
+            # dropped, most likely, since the reservation is gone.
+            try:
+                return await self.store.get(order.order_id)
+            except NotFound:
+                return None
         self._step("after-commit")
         await self.store.set_status(order.order_id, PENDING, CONFIRMED)
         self.events.publish(order.order_id)
