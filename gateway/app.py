@@ -23,7 +23,13 @@ from gateway.accesslog import AccessLog
 from gateway.asgi import Receive, Scope, Send, read_body, respond
 from gateway.channels import ChannelProvider, LocalChannelProvider
 from gateway.endpoint import Endpoint
-from gateway.errors import GatewayError, http_status_of, status_body, status_from_rpc_error
+from gateway.errors import (
+    GatewayError,
+    http_status_of,
+    retry_after,
+    status_body,
+    status_from_rpc_error,
+)
 from gateway.guard import Guard
 from gateway.headers import metadata_headers, read_headers
 from gateway.openapi import OAuthUrls, build_openapi
@@ -175,6 +181,7 @@ class Gateway:
         status = status_from_rpc_error(error)
         http = http_status_of(status["code"])
         headers.extend(metadata_headers(error.initial_metadata(), error.trailing_metadata()))
+        headers.extend(retry_after(http))
         await respond(send, http, status_body(status), headers)
         return http
 

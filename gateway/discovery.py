@@ -12,7 +12,7 @@ import grpc
 
 from gateway.app import Gateway, create_app
 from gateway.asgi import Receive, Scope, Send
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, retry_after
 from gateway.settings import Settings
 from mesh.channels import ServiceChannels
 from mesh.config import Settings as MeshSettings
@@ -37,7 +37,10 @@ class MeshChannels:
             return self.channels.channel(service)
         except MeshError as error:
             raise GatewayError(
-                error.message, http_status=503, code=grpc.StatusCode.UNAVAILABLE
+                error.message,
+                http_status=503,
+                code=grpc.StatusCode.UNAVAILABLE,
+                headers=retry_after(503),
             ) from None
 
 

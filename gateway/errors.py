@@ -20,6 +20,7 @@ __all__ = [
     "HTTP_STATUS",
     "GatewayError",
     "http_status_of",
+    "retry_after",
     "status_body",
     "status_dict",
     "status_from_rpc_error",
@@ -98,6 +99,17 @@ class GatewayError(Exception):
             packed.Pack(error_details_pb2.ErrorInfo(reason=self.reason, domain=DOMAIN))
             details.append(packed)
         return status_dict(self.code.value[0], self.message, details)
+
+
+# How long a client should wait before trying a 503 again: the mesh's own
+# retries already spent about a second; a database restart or a replica's
+# replacement takes a few.
+RETRY_AFTER_SECONDS = 1
+
+
+def retry_after(http_status: int) -> list[tuple[bytes, bytes]]:
+    """``Retry-After`` for a 503 (the backend is down for now, not broken); none otherwise."""
+    return [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())] if http_status == 503 else []
 
 
 def status_dict(code: int, message: str, details: Iterable[any_pb2.Any] = ()) -> dict[str, Any]:

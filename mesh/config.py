@@ -28,6 +28,13 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_LOG_LEVEL``                        DEBUG, INFO, WARNING, ERROR (default INFO)
 ``MESH_ACCESS_LOG``                       one JSON line per call (default true)
 ``MESH_WATCH_POLL_SECONDS``               how often streams re-read state written elsewhere (default 1)
+``MESH_RESERVATION_TTL_SECONDS``          inventory: how long a reservation holds stock unless committed
+                                          (default 300; keep it well above orders' settle period)
+``MESH_RESERVATION_SWEEP_SECONDS``        inventory: how often lapsed reservations are released (default 5)
+``MESH_ORDER_SETTLE_SECONDS``             orders: how often pending orders (a process died while creating
+                                          them) are settled, and how old they must be first (default 5)
+``MESH_FAULT_EXIT_AT``                    a drill only: the process exits at once (code 70) on reaching this
+                                          named step (orders: after-reserve, after-write, after-commit)
 ``MESH_PAGE_TOKEN_KEY``                   key that signs page tokens, at least 32 characters; required
                                           outside local runs (Secrets Manager on AWS); locally one is
                                           generated into ``<data dir>/page-token.key``
@@ -142,6 +149,10 @@ class Settings:
     secrets_endpoint: str | None = None
     tls: TlsSettings | None = None
     db_tls: DbTls | None = None
+    reservation_ttl: float = 300.0
+    reservation_sweep: float = 5.0
+    order_settle: float = 5.0
+    fault_exit_at: str | None = None
 
     @property
     def bind(self) -> str:
@@ -175,6 +186,22 @@ def _positive_float(value: str) -> float:
     if not 0 < number <= 3600:
         raise ValueError("must be a number of seconds in (0, 3600]")
     return number
+
+
+def _ttl(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 86400:
+        raise ValueError("must be a number of seconds in (0, 86400]")
+    return number
+
+
+_STEP = re.compile(r"[a-z][a-z-]{0,63}")
+
+
+def _step(value: str) -> str:
+    if not _STEP.fullmatch(value):
+        raise ValueError("must be a step name such as after-write")
+    return value
 
 
 def _port(value: str) -> int:
@@ -421,4 +448,8 @@ def load_settings(
         secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, _url),
         tls=load_tls(environ),
         db_tls=_db_tls(env, database_url),
+        reservation_ttl=env.get("MESH_RESERVATION_TTL_SECONDS", 300.0, _ttl),
+        reservation_sweep=env.get("MESH_RESERVATION_SWEEP_SECONDS", 5.0, _positive_float),
+        order_settle=env.get("MESH_ORDER_SETTLE_SECONDS", 5.0, _positive_float),
+        fault_exit_at=env.get("MESH_FAULT_EXIT_AT", None, _step),
     )

@@ -12,6 +12,11 @@ nowhere else::
     ├── ...                       one class per grpc.StatusCode except OK
     └── Internal
 
+A few failures that are not ours are transient by nature: a lost database
+connection, a database that refuses connections while it restarts.
+:func:`unavailable_cause` recognises them so that they leave as UNAVAILABLE
+(which callers retry) instead of INTERNAL (which they must not).
+
 Callers of other services get the reverse: :func:`from_rpc_error` rebuilds the
 MeshError (with its details) from a failed call, so it can travel on unchanged.
 """
@@ -50,6 +55,7 @@ __all__ = [
     "error_for_code",
     "from_rpc_error",
     "to_status",
+    "unavailable_cause",
 ]
 
 
@@ -220,3 +226,35 @@ def from_rpc_error(exc: grpc.RpcError) -> MeshError:
             detail.Unpack(bad)
             violations = [FieldViolation(v.field, v.description) for v in bad.field_violations]
     return cls(message, reason=reason, metadata=metadata, violations=violations, domain=domain)
+
+
+# SQLSTATE classes that say "the database is not there right now": 08 connection
+# exception; 57P01-57P03 admin/crash shutdown and "cannot connect now" (starting up).
+_TRANSIENT_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def unavailable_cause(exc: BaseException) -> Unavailable | None:
+    """An Unavailable if ``exc`` (or what it wraps) is a lost or refused connection.
+
+    Read from the exception chain without importing any driver: an OSError
+    (refused, reset, timed out), SQLAlchemy's ``connection_invalidated``, or a
+    PostgreSQL SQLSTATE of the classes above (``sqlstate``, asyncpg and
+    SQLAlchemy's adapter; ``pgcode``, psycopg). Anything else is None: a
+    constraint violation or a bug stays what it is.
+    """
+    seen: BaseException | None = exc
+    depth = 0
+    while seen is not None and depth < 10:
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if (
+            isinstance(seen, OSError)
+            or getattr(seen, "connection_invalidated", False) is True
+            or (isinstance(state, str) and state.startswith(_TRANSIENT_SQLSTATES))
+        ):
+            return Unavailable(
+                "a backing store is unreachable right now; retry shortly",
+                reason="STORE_UNAVAILABLE",
+            )
+        seen = seen.__cause__ or seen.__context__
+        depth += 1
+    return None

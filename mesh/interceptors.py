@@ -30,7 +30,13 @@ from grpc import aio
 from mesh.access import Rule, rule_for_path
 from mesh.accesslog import AccessLog
 from mesh.context import call_var
-from mesh.errors import MeshError, PermissionDenied, Unauthenticated, to_status
+from mesh.errors import (
+    MeshError,
+    PermissionDenied,
+    Unauthenticated,
+    to_status,
+    unavailable_cause,
+)
 from mesh.principal import INTERNAL, PRINCIPAL_KEY, SCOPES_KEY, Principal, PrincipalError, parse
 
 __all__ = ["REQUEST_ID_HEADER", "MeshInterceptor"]
@@ -200,6 +206,9 @@ class MeshInterceptor:
 
     async def _fail(self, call: _Call, exc: BaseException) -> None:
         call.code = "CANCELLED" if isinstance(exc, asyncio.CancelledError) else "UNKNOWN"
+        if isinstance(exc, Exception) and not isinstance(exc, MeshError | aio.AbortError):
+            # A lost database connection is UNAVAILABLE (retried), not INTERNAL.
+            exc = unavailable_cause(exc) or exc
         if isinstance(exc, MeshError):
             call.code = exc.code.name
             status = to_status(exc, self.domain)

@@ -7,6 +7,12 @@ report SERVING, prints how to call them, and on Ctrl-C (or SIGTERM) stops them
 in reverse order with SIGTERM so each drains cleanly. Logs of each process go
 to ``<data-dir>/logs/<service>-<replica>.log``.
 
+Once up, it supervises like ECS: a replica that exits on its own is started
+again (the first replica on its documented port), after a backoff with jitter,
+while the others keep serving. More than ``MAX_RESTARTS`` restarts of one
+replica within a minute is a crash loop: the mesh stops with that replica's
+last log lines, as it does when a process cannot start at all.
+
 With ``--tls`` every gRPC server and client speaks mutual TLS: the local CA
 and certificates in ``<data-dir>/tls`` are made (or reused, see
 :mod:`mesh.certs`) and each process gets its own service's certificate.
@@ -16,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import random
 import signal
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -40,6 +49,32 @@ from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
 
 __all__ = ["main"]
 
+# A crash loop, not bad luck: this many restarts of one replica within a minute.
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+# Backoff before restart n (1, 2, ...): BASE * 2**(n-1), at most MAX, times a jitter
+# in [0.5, 1] so replicas that died together do not come back in lockstep.
+RESTART_BACKOFF_BASE = 0.5
+RESTART_BACKOFF_MAX = 10.0
+LOG_TAIL_LINES = 15
+
+
+def restart_delay(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before the ``attempt``-th restart within the window (1-based)."""
+    base = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_BASE * 2.0 ** (attempt - 1))
+    jitter: float = (rng or random).uniform(0.5, 1.0)
+    return base * jitter
+
+
+def log_tail(path: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a process's log, indented, for an error message."""
+    try:
+        with open(path, "rb") as log:
+            text = log.read()[-16384:].decode("utf-8", "replace")
+    except OSError as exc:
+        return f"    (log unreadable: {exc})"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
 
 @dataclass
 class Replica:
@@ -48,6 +83,7 @@ class Replica:
     port: int
     process: asyncio.subprocess.Process
     log: IO[bytes]
+    restarts: deque[float] = field(default_factory=deque)
 
     @property
     def label(self) -> str:
@@ -133,7 +169,7 @@ async def _wait_ready(
         if replica.process.returncode is not None:
             raise RuntimeError(
                 f"{replica.label} exited with code {replica.process.returncode}; "
-                f"see {replica.log.name}"
+                f"the end of {replica.log.name}:\n{log_tail(replica.log.name)}"
             )
         if replica.port == 0:
             replica.port = await _registered_port(registry, replica)
@@ -156,7 +192,80 @@ async def _wait_ready(
         if ok:
             return
         await asyncio.sleep(0.2)
-    raise RuntimeError(f"{replica.label} not ready after {timeout:.0f}s; see {replica.log.name}")
+    raise RuntimeError(
+        f"{replica.label} not ready after {timeout:.0f}s; "
+        f"the end of {replica.log.name}:\n{log_tail(replica.log.name)}"
+    )
+
+
+class Supervisor:
+    """Restarts replicas that exit on their own, until told to stop or a crash loop."""
+
+    def __init__(
+        self,
+        launch: Callable[[ServiceSpec, int], Awaitable[Replica]],
+        ready: Callable[[Replica], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        self.launch = launch
+        self.ready = ready
+        self.stop = stop
+        self.crash_loop = asyncio.Event()
+        self.reason = ""
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def watch(self, replicas: list[Replica]) -> None:
+        self._tasks = [asyncio.create_task(self._watch(r)) for r in replicas]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _pause(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless the mesh is stopping; True if it is."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        return self.stop.is_set()
+
+    async def _watch(self, replica: Replica) -> None:
+        while True:
+            code = await replica.process.wait()
+            if self.stop.is_set():
+                return
+            now = time.monotonic()
+            while replica.restarts and now - replica.restarts[0] > RESTART_WINDOW:
+                replica.restarts.popleft()
+            if len(replica.restarts) >= MAX_RESTARTS:
+                self.reason = (
+                    f"{replica.label} exited with code {code} after {MAX_RESTARTS} restarts "
+                    f"within {RESTART_WINDOW:.0f}s (a crash loop); the end of "
+                    f"{replica.log.name}:\n{log_tail(replica.log.name)}"
+                )
+                self.crash_loop.set()
+                return
+            replica.restarts.append(now)
+            delay = restart_delay(len(replica.restarts))
+            _say(
+                f"  exited  {replica.label:<12} code {code}; restarting in {delay:.1f}s "
+                f"(restart {len(replica.restarts)} within {RESTART_WINDOW:.0f}s)"
+            )
+            if await self._pause(delay):
+                return
+            replica.log.close()
+            fresh = await self.launch(replica.spec, replica.index)
+            replica.process, replica.log = fresh.process, fresh.log
+            replica.port = fresh.port
+            try:
+                await self.ready(replica)
+            except RuntimeError as exc:
+                _say(f"  failed  {replica.label:<12} {str(exc).splitlines()[0]}")
+                if replica.process.returncode is None:
+                    replica.process.kill()
+                continue
+            _say(f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (restarted)")
 
 
 async def _stop(replicas: list[Replica], grace: float) -> int:
@@ -271,7 +380,13 @@ async def run(
     ready_timeout: float,
     offset: int = 0,
     files: CertFiles | None = None,
+    replicas_of: Mapping[str, int] | None = None,
 ) -> int:
+    """Start ``topology`` (or ``only`` those), supervise it until SIGINT/SIGTERM, stop it.
+
+    ``replicas_of`` overrides services.yaml's replica counts (a drill's wider mesh).
+    """
+    replicas_of = dict(replicas_of or {})
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -287,26 +402,32 @@ async def run(
     auth_env = {}
     if not {"MESH_GATEWAY_JWKS_URL", "MESH_GATEWAY_AUTH"} & os.environ.keys():
         auth_env = local_auth_env(issuer, jwks.url)
+
+    async def launch(spec: ServiceSpec, index: int) -> Replica:
+        # The first replica takes the documented port; the others any free one.
+        port = spec.port + offset if index == 0 else 0
+        # The gateway reads its own prefix first (MESH_GATEWAY_*).
+        extra = {}
+        if spec.protocol == "http":
+            extra = {**auth_env, **({"MESH_GATEWAY_PORT": str(port)} if port else {})}
+        if files is not None:
+            extra |= tls_env(files, spec.name)
+        return await _start(spec, index, port, data_dir, extra)
+
+    async def ready(replica: Replica) -> None:
+        own_tls = None
+        if files is not None:
+            name = replica.spec.name
+            own_tls = TlsSettings.from_files(files.cert(name), files.key(name), files.ca)
+        await _wait_ready(replica, ready_timeout, registry, own_tls, topology.namespace)
+
+    supervisor = Supervisor(launch, ready, stop)
     try:
         for spec in specs:
-            for index in range(spec.replicas):
-                # The first replica takes the documented port; the others any free one.
-                port = spec.port + offset if index == 0 else 0
-                # The gateway reads its own prefix first (MESH_GATEWAY_*).
-                extra = {}
-                if spec.protocol == "http":
-                    extra = {**auth_env, **({"MESH_GATEWAY_PORT": str(port)} if port else {})}
-                own_tls = None
-                if files is not None:
-                    extra |= tls_env(files, spec.name)
-                    own_tls = TlsSettings.from_files(
-                        files.cert(spec.name), files.key(spec.name), files.ca
-                    )
-                replica = await _start(spec, index, port, data_dir, extra)
+            for index in range(replicas_of.get(spec.name, spec.replicas)):
+                replica = await launch(spec, index)
                 replicas.append(replica)
-                waiter = asyncio.ensure_future(
-                    _wait_ready(replica, ready_timeout, registry, own_tls, topology.namespace)
-                )
+                waiter = asyncio.ensure_future(ready(replica))
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 stopper.cancel()
@@ -319,14 +440,16 @@ async def run(
                 )
         await _show_registry(registry, specs)
         _usage(topology, replicas, data_dir, files)
-        exited = [asyncio.ensure_future(r.process.wait()) for r in replicas]
+        supervisor.watch(replicas)
         stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({stopper, *exited}, return_when=asyncio.FIRST_COMPLETED)
-        for task in [stopper, *exited]:
-            task.cancel()
-        if stopper not in done:
-            dead = next(r for r in replicas if r.process.returncode is not None)
-            _say(f"{dead.label} exited with code {dead.process.returncode}; stopping the mesh")
+        looping = asyncio.ensure_future(supervisor.crash_loop.wait())
+        await asyncio.wait({stopper, looping}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        looping.cancel()
+        if supervisor.crash_loop.is_set():
+            stop.set()
+            await supervisor.close()
+            _say(f"error: {supervisor.reason}\nstopping the mesh")
             await _stop(replicas, 10)
             return 1
     except KeyboardInterrupt:
@@ -336,6 +459,8 @@ async def run(
         await _stop(replicas, 10)
         return 1
     finally:
+        stop.set()  # supervisors restart nothing from here on
+        await supervisor.close()
         await registry.close()
         await jwks.close()
     _say("\nstopping")
@@ -357,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="shift every port by this much (run a second mesh beside the first)",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="run N replicas of a service instead of services.yaml's count (repeat)",
     )
     parser.add_argument(
         "--tls",
@@ -381,6 +513,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port-offset must be in 0..{65535 - top}")
     if opts.ready_timeout <= 0:
         parser.error("--ready-timeout must be positive")
+    replicas_of: dict[str, int] = {}
+    for item in opts.replicas:
+        name, _, count = item.partition("=")
+        if name not in topology.services or not count.isdigit() or not 1 <= int(count) <= 8:
+            parser.error(f"--replicas {item!r}: must be NAME=N, a known service and N in 1..8")
+        replicas_of[name] = int(count)
     data_dir = opts.data_dir.resolve()
     files = None
     if opts.tls:
@@ -391,7 +529,15 @@ def main(argv: list[str] | None = None) -> int:
         done = f"issued {', '.join(written)}" if written else "all reused"
         _say(f"Mutual TLS with the certificates in {files.directory}/ ({done})")
     return asyncio.run(
-        run(topology, opts.only, data_dir, opts.ready_timeout, opts.port_offset, files)
+        run(
+            topology,
+            opts.only,
+            data_dir,
+            opts.ready_timeout,
+            opts.port_offset,
+            files,
+            replicas_of,
+        )
     )
 
 

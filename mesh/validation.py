@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Protocol
 
 from mesh.errors import FieldViolation, InvalidArgument
 
-__all__ = ["ID_PATTERN", "SKU_PATTERN", "Violations", "parse_name"]
+__all__ = ["ID_PATTERN", "SKU_PATTERN", "SkuLine", "Violations", "parse_name", "validate_lines"]
 
 # Ids chosen by clients: bounded, printable, and safe inside a resource name.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -65,3 +66,44 @@ def parse_name(name: str, collection: str, pattern: re.Pattern[str], field: str 
             ],
         )
     return name[len(prefix) :]
+
+
+class SkuLine(Protocol):
+    """What order lines and reservation lines have in common."""
+
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
+def validate_lines(
+    lines: Any,
+    v: Violations,
+    *,
+    max_lines: int,
+    max_quantity: int,
+    field: str = "lines",
+) -> list[tuple[str, int]]:
+    """Checks 1..``max_lines`` lines of distinct skus with quantities in 1..``max_quantity``.
+
+    Returns the (sku, quantity) pairs. Each service passes its own limits: the
+    rule is the service's, only the checking is shared.
+    """
+    if not v.require(0 < len(lines) <= max_lines, field, f"must have 1-{max_lines} lines"):
+        return []
+    seen: set[str] = set()
+    out: list[tuple[str, int]] = []
+    line: SkuLine
+    for i, line in enumerate(lines):
+        if v.matches(SKU_PATTERN, line.sku, f"{field}[{i}].sku", "sku"):
+            v.require(line.sku not in seen, f"{field}[{i}].sku", "appears more than once")
+            seen.add(line.sku)
+        v.require(
+            0 < line.quantity <= max_quantity,
+            f"{field}[{i}].quantity",
+            f"must be in 1..{max_quantity}",
+        )
+        out.append((line.sku, line.quantity))
+    return out

@@ -10,6 +10,7 @@ from mesh.db import Database
 from mesh.server import ServiceUnit
 from services.inventory.servicer import InventoryServicer
 from services.inventory.store import InventoryStore
+from services.inventory.sweeper import Sweeper
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 SERVICE = "inventory"
@@ -20,9 +21,12 @@ def build_unit(
     settings: Settings, database: Database, clients: Clients | None = None
 ) -> ServiceUnit:
     """The service's unit; it calls no one, so ``clients`` is unused."""
-    servicer = InventoryServicer(InventoryStore(database.engine))
+    store = InventoryStore(database.engine, reservation_ttl=settings.reservation_ttl)
+    servicer = InventoryServicer(store)
 
     def add(server: aio.Server) -> None:
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server)
 
-    return ServiceUnit(SERVICE, [GRPC_SERVICE], add, lifecycles=[database])
+    # The sweeper starts after the database and stops before it closes.
+    sweeper = Sweeper(store, settings.reservation_sweep)
+    return ServiceUnit(SERVICE, [GRPC_SERVICE], add, lifecycles=[database, sweeper])

@@ -1,6 +1,15 @@
 """Inventory tables. Quantities are integers; times are microseconds since the epoch."""
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+)
 
 metadata = MetaData()
 
@@ -22,6 +31,10 @@ reservations = Table(
     Column("state", String(16), nullable=False),
     Column("create_time", BigInteger, nullable=False),
     Column("update_time", BigInteger, nullable=False),
+    # When an active reservation lapses; NULL: never (made before expiry existed).
+    Column("expire_time", BigInteger, nullable=True),
+    # The sweeper asks for active reservations past their time, oldest first.
+    Index("ix_reservations_state_expire_time", "state", "expire_time"),
 )
 
 reservation_lines = Table(

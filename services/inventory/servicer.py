@@ -7,7 +7,7 @@ from typing import Any
 from grpc import aio
 
 from mesh.timeutil import to_timestamp
-from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name
+from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations, parse_name, validate_lines
 from services.inventory.store import InventoryStore, ReservationRecord, StockRecord
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
@@ -21,6 +21,7 @@ _STATES = {
     "ACTIVE": pb.Reservation.STATE_ACTIVE,
     "RELEASED": pb.Reservation.STATE_RELEASED,
     "COMMITTED": pb.Reservation.STATE_COMMITTED,
+    "RETURNED": pb.Reservation.STATE_RETURNED,
 }
 
 
@@ -42,26 +43,8 @@ def reservation_message(record: ReservationRecord) -> pb.Reservation:
         lines=[pb.ReservationLine(sku=sku, quantity=qty) for sku, qty in record.lines],
         state=_STATES[record.state],
         create_time=to_timestamp(record.create_time),
+        expire_time=to_timestamp(record.expire_time) if record.expire_time is not None else None,
     )
-
-
-def validate_lines(lines: Any, v: Violations, field: str = "lines") -> list[tuple[str, int]]:
-    """Checks 1..100 lines of distinct skus with quantities in 1..1e6; returns (sku, qty) pairs."""
-    if not v.require(0 < len(lines) <= MAX_LINES, field, f"must have 1-{MAX_LINES} lines"):
-        return []
-    seen: set[str] = set()
-    out: list[tuple[str, int]] = []
-    for i, line in enumerate(lines):
-        if v.matches(SKU_PATTERN, line.sku, f"{field}[{i}].sku", "sku"):
-            v.require(line.sku not in seen, f"{field}[{i}].sku", "appears more than once")
-            seen.add(line.sku)
-        v.require(
-            0 < line.quantity <= MAX_LINE_QUANTITY,
-            f"{field}[{i}].quantity",
-            f"must be in 1..{MAX_LINE_QUANTITY}",
-        )
-        out.append((line.sku, line.quantity))
-    return out
 
 
 class InventoryServicer(pb_grpc.InventoryServiceServicer):
@@ -100,7 +83,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
     ) -> pb.ReserveStockResponse:
         v = Violations()
         v.matches(ID_PATTERN, request.reservation_id, "reservation_id", "reservation_id")
-        lines = validate_lines(request.lines, v)
+        lines = validate_lines(
+            request.lines, v, max_lines=MAX_LINES, max_quantity=MAX_LINE_QUANTITY
+        )
         v.check("invalid reservation")
         record = await self.store.reserve(request.reservation_id, lines)
         return pb.ReserveStockResponse(reservation=reservation_message(record))
@@ -118,3 +103,10 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
         record = await self.store.commit(reservation_id)
         return pb.CommitReservationResponse(reservation=reservation_message(record))
+
+    async def ReturnReservation(
+        self, request: pb.ReturnReservationRequest, context: Context
+    ) -> pb.ReturnReservationResponse:
+        reservation_id = parse_name(request.name, "reservations", ID_PATTERN)
+        record = await self.store.return_stock(reservation_id)
+        return pb.ReturnReservationResponse(reservation=reservation_message(record))

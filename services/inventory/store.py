@@ -1,6 +1,17 @@
 """Inventory persistence. Every stock change is one conditional UPDATE, so the
 database decides atomically whether enough is available: concurrent
-reservations can never oversell, on PostgreSQL or SQLite."""
+reservations can never oversell, on PostgreSQL or SQLite.
+
+A reservation's life, each arrow one conditional UPDATE of its state in the
+same transaction as the stock change it implies (so whoever flips the state
+owns the change, and nobody does it twice, however many replicas race)::
+
+    ACTIVE ──commit──> COMMITTED ──return──> RETURNED
+       │  reserved -= q,          on_hand += q
+       │  on_hand -= q
+       └──release, or lapse (expire_time passed, the sweeper)──> RELEASED
+          reserved -= q
+"""
 
 from __future__ import annotations
 
@@ -16,9 +27,23 @@ from mesh.errors import AlreadyExists, FailedPrecondition, NotFound
 from mesh.timeutil import now_us
 from services.inventory.models import reservation_lines, reservations, stock
 
-__all__ = ["ACTIVE", "COMMITTED", "RELEASED", "InventoryStore", "ReservationRecord", "StockRecord"]
+__all__ = [
+    "ACTIVE",
+    "COMMITTED",
+    "RELEASED",
+    "RETURNED",
+    "InventoryStore",
+    "ReservationRecord",
+    "StockRecord",
+]
 
-ACTIVE, RELEASED, COMMITTED = "ACTIVE", "RELEASED", "COMMITTED"
+ACTIVE, RELEASED, COMMITTED, RETURNED = "ACTIVE", "RELEASED", "COMMITTED", "RETURNED"
+# (from, to) -> how each line's quantity moves the stock row.
+_MOVES: dict[tuple[str, str], dict[str, int]] = {
+    (ACTIVE, RELEASED): {"reserved": -1},
+    (ACTIVE, COMMITTED): {"reserved": -1, "on_hand": -1},
+    (COMMITTED, RETURNED): {"on_hand": +1},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +60,7 @@ class ReservationRecord:
     state: str
     lines: tuple[tuple[str, int], ...]  # (sku, quantity), sorted by sku
     create_time: int
+    expire_time: int | None = None
 
 
 def _stock_not_found(sku: str) -> NotFound:
@@ -44,8 +70,11 @@ def _stock_not_found(sku: str) -> NotFound:
 
 
 class InventoryStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Stock and reservations; a reservation holds its stock for ``reservation_ttl`` seconds."""
+
+    def __init__(self, engine: AsyncEngine, *, reservation_ttl: float = 300.0) -> None:
         self.engine = engine
+        self.reservation_ttl_us = int(reservation_ttl * 1_000_000)
 
     async def get_stock(self, sku: str) -> StockRecord:
         async with self.engine.connect() as conn:
@@ -102,6 +131,7 @@ class InventoryStore:
         """All lines or none; the same id with the same lines returns the existing reservation."""
         lines = tuple(sorted(lines))
         now = now_us()
+        expires = now + self.reservation_ttl_us
         try:
             async with self.engine.begin() as conn:
                 existing = await self._reservation(conn, reservation_id)
@@ -113,6 +143,7 @@ class InventoryStore:
                         state=ACTIVE,
                         create_time=now,
                         update_time=now,
+                        expire_time=expires,
                     )
                 )
                 # Sorted by sku, so concurrent reservations lock rows in one order (no deadlock).
@@ -145,25 +176,92 @@ class InventoryStore:
             if existing is None:
                 raise
             return _same_or_conflict(existing, lines)
-        return ReservationRecord(reservation_id, ACTIVE, lines, now)
+        return ReservationRecord(reservation_id, ACTIVE, lines, now, expires)
 
     async def release(self, reservation_id: str) -> ReservationRecord:
-        return await self._finish(reservation_id, RELEASED)
+        return _moved(await self._finish(reservation_id, ACTIVE, RELEASED))
 
     async def commit(self, reservation_id: str) -> ReservationRecord:
-        return await self._finish(reservation_id, COMMITTED)
+        return _moved(await self._finish(reservation_id, ACTIVE, COMMITTED))
 
-    async def _finish(self, reservation_id: str, target: str) -> ReservationRecord:
-        now = now_us()
-        async with self.engine.begin() as conn:
-            # Whoever flips the state owns the stock change: a concurrent repeat sees rowcount 0.
-            flipped = await conn.execute(
-                update(reservations)
-                .where(
-                    reservations.c.reservation_id == reservation_id, reservations.c.state == ACTIVE
+    async def return_stock(self, reservation_id: str) -> ReservationRecord:
+        """A committed reservation's stock back on hand; an active one is released instead.
+
+        Idempotent: a reservation whose stock is back already (returned, or
+        released) is answered as it is.
+        """
+        try:
+            return _moved(await self._finish(reservation_id, COMMITTED, RETURNED))
+        except FailedPrecondition as exc:
+            state = exc.metadata.get("state")
+            if state not in (ACTIVE, RELEASED):
+                raise
+        # Never committed (an order from before commits existed): its stock is
+        # only held, so letting go of the hold returns it.
+        return _moved(await self._finish(reservation_id, ACTIVE, RELEASED))
+
+    async def sweep(self, *, now: int | None = None, limit: int = 100) -> int:
+        """Release up to ``limit`` active reservations past their expire time.
+
+        Returns how many this call released. Several replicas may sweep one
+        database at once: each release is the conditional flip of
+        :meth:`_finish`, so a reservation is released by exactly one of them,
+        and one committed meanwhile is left alone.
+        """
+        now = now_us() if now is None else now
+        async with self.engine.connect() as conn:
+            due: list[str] = list(
+                (
+                    await conn.execute(
+                        select(reservations.c.reservation_id)
+                        .where(
+                            reservations.c.state == ACTIVE,
+                            reservations.c.expire_time.is_not(None),
+                            reservations.c.expire_time <= now,
+                        )
+                        .order_by(reservations.c.expire_time)
+                        .limit(limit)
+                    )
                 )
-                .values(state=target, update_time=now)
+                .scalars()
+                .all()
             )
+        released = 0
+        for reservation_id in due:
+            if await self._finish(reservation_id, ACTIVE, RELEASED, lapsed_by=now, quiet=True):
+                released += 1
+        return released
+
+    async def _finish(
+        self,
+        reservation_id: str,
+        source: str,
+        target: str,
+        *,
+        lapsed_by: int | None = None,
+        quiet: bool = False,
+    ) -> ReservationRecord | None:
+        """Move a reservation from ``source`` to ``target`` and its stock with it.
+
+        Repeating a finished move returns the record. With ``quiet`` (the
+        sweeper) a reservation someone else moved first is None, not an error.
+        """
+        now = now_us()
+        condition = [
+            reservations.c.reservation_id == reservation_id,
+            reservations.c.state == source,
+        ]
+        if lapsed_by is not None:
+            condition.append(reservations.c.expire_time <= lapsed_by)
+        async with self.engine.begin() as conn:
+            # Whoever flips the state owns the stock change: a concurrent repeat
+            # sees rowcount 0 (PostgreSQL re-checks the WHERE after the row lock;
+            # SQLite's BEGIN IMMEDIATE runs writers one at a time).
+            flipped = await conn.execute(
+                update(reservations).where(*condition).values(state=target, update_time=now)
+            )
+            if flipped.rowcount == 0 and quiet:
+                return None
             record = await self._reservation(conn, reservation_id)
             if record is None:
                 raise NotFound(
@@ -180,12 +278,9 @@ class InventoryStore:
                     )
                 return record
             for sku, quantity in record.lines:
-                values: dict[str, Any] = {
-                    "reserved": stock.c.reserved - quantity,
-                    "update_time": now,
-                }
-                if target == COMMITTED:
-                    values["on_hand"] = stock.c.on_hand - quantity
+                values: dict[str, Any] = {"update_time": now}
+                for column, sign in _MOVES[source, target].items():
+                    values[column] = stock.c[column] + sign * quantity
                 await conn.execute(update(stock).where(stock.c.sku == sku).values(**values))
             return record
 
@@ -211,7 +306,15 @@ class InventoryStore:
             row.state,
             tuple((str(line.sku), int(line.quantity)) for line in lines),
             row.create_time,
+            row.expire_time,
         )
+
+
+def _moved(record: ReservationRecord | None) -> ReservationRecord:
+    # Only a quiet move (the sweeper's) answers None.
+    if record is None:
+        raise RuntimeError("a reservation move reported nothing")
+    return record
 
 
 def _same_or_conflict(

@@ -11,6 +11,7 @@ from mesh.paging import PageTokens
 from mesh.server import ServiceUnit
 from services.orders.events import OrderEvents
 from services.orders.servicer import OrdersServicer
+from services.orders.settler import Settler
 from services.orders.store import OrdersStore
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 
@@ -31,11 +32,17 @@ def build_unit(
         PageTokens(settings.page_token_key),
         events,
         watch_poll=settings.watch_poll,
+        fault_exit_at=settings.fault_exit_at,
     )
 
     def add(server: aio.Server) -> None:
         orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server)
 
     return ServiceUnit(
-        SERVICE, [GRPC_SERVICE], add, lifecycles=[database], on_shutdown=events.close
+        SERVICE,
+        [GRPC_SERVICE],
+        add,
+        lifecycles=[database],
+        on_shutdown=events.close,
+        announcers=[Settler(servicer, settings.order_settle)],
     )

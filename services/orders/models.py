@@ -32,6 +32,7 @@ orders = Table(
     Column("update_time", BigInteger, nullable=False),
     UniqueConstraint("owner", "request_id", name="uq_orders_owner_request_id"),
     Index("ix_orders_owner_create_time", "owner", "create_time"),
+    Index("ix_orders_status_create_time", "status", "create_time"),
 )
 
 order_lines = Table(

@@ -1,10 +1,27 @@
 """OrdersService: prices from catalog, stock from inventory, orders in its own store.
 
-CreateOrder reserves stock under a fresh reservation id per attempt, then writes
-the order. If writing fails, the reservation is released before the error goes
-back; if a concurrent twin with the same request_id won, this attempt releases
-its own reservation and answers with the twin's order. So a retry never holds
-stock twice and a failure never leaves stock held without an order.
+CreateOrder takes four steps, each durable before the next::
+
+    reserve stock ──> write the order PENDING ──> commit the reservation ──> mark it CONFIRMED
+    (inventory)        (orders' database)          (inventory)               (orders' database)
+
+A crash anywhere in between ends in one of two states, never a third:
+
+- before the order is written: no order; the reservation lapses after
+  inventory's TTL and its stock goes back (inventory's sweeper);
+- after: a PENDING order, which :meth:`OrdersServicer.settle` finishes (commit,
+  then confirm; both idempotent). A retry of the same request settles it at
+  once; the :class:`~services.orders.settler.Settler` settles the rest in the
+  background. Should its reservation have lapsed meanwhile (orders down for
+  longer than the TTL), the order never was: it is deleted, its stock is back.
+
+Each attempt reserves under a fresh reservation id. If writing fails, the
+reservation is released before the error goes back; if a concurrent twin with
+the same request_id won, this attempt releases its own reservation and answers
+with the twin's order. So a retry never holds stock twice.
+
+``fault_exit_at`` (MESH_FAULT_EXIT_AT) makes the process exit at a named step,
+for drills that prove the above with a real crash.
 """
 
 from __future__ import annotations
@@ -13,6 +30,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -23,6 +41,7 @@ from grpc import aio
 from mesh.clients import Clients
 from mesh.context import current_principal
 from mesh.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
@@ -34,10 +53,16 @@ from mesh.errors import (
 from mesh.paging import PageTokens, page_size
 from mesh.principal import Principal
 from mesh.timeutil import to_timestamp
-from mesh.validation import ID_PATTERN, Violations, parse_name
-from services.inventory.servicer import validate_lines
+from mesh.validation import ID_PATTERN, Violations, parse_name, validate_lines
 from services.orders.events import OrderEvents
-from services.orders.store import CANCELLED, CONFIRMED, DuplicateRequest, OrderRecord, OrdersStore
+from services.orders.store import (
+    CANCELLED,
+    CONFIRMED,
+    PENDING,
+    DuplicateRequest,
+    OrderRecord,
+    OrdersStore,
+)
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2 as pb
@@ -46,10 +71,20 @@ from shop.type.v1 import money_pb2
 
 Context = aio.ServicerContext[Any, Any]
 ORDER_ID = re.compile(r"^[0-9a-f]{32}\Z")
-_STATUS = {CONFIRMED: pb.Order.STATUS_CONFIRMED, CANCELLED: pb.Order.STATUS_CANCELLED}
+_STATUS = {
+    CONFIRMED: pb.Order.STATUS_CONFIRMED,
+    CANCELLED: pb.Order.STATUS_CANCELLED,
+    PENDING: pb.Order.STATUS_PENDING,
+}
+# Where MESH_FAULT_EXIT_AT may stop the process: after each durable step but the last.
+FAULT_STEPS = ("after-reserve", "after-write", "after-commit")
+FAULT_EXIT_CODE = 70
 _FINAL = {CANCELLED}
 # Sees and cancels every customer's orders (declared in orders.proto).
 ADMIN_SCOPE = "orders.admin"
+# An order's own limits; inventory checks its reservations against its own.
+MAX_LINES = 100
+MAX_LINE_QUANTITY = 1_000_000
 log = logging.getLogger("orders")
 
 
@@ -99,12 +134,27 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         events: OrderEvents,
         *,
         watch_poll: float = 1.0,
+        fault_exit_at: str | None = None,
     ) -> None:
+        if fault_exit_at is not None and fault_exit_at not in FAULT_STEPS:
+            raise ValueError(
+                f"MESH_FAULT_EXIT_AT={fault_exit_at!r} is not a step of orders "
+                f"({', '.join(FAULT_STEPS)})"
+            )
         self.store = store
         self.clients = clients
         self.tokens = tokens
         self.events = events
         self.watch_poll = watch_poll
+        self.fault_exit_at = fault_exit_at
+
+    def _step(self, name: str) -> None:
+        """A drill's crash point: a real exit, no cleanup, as a SIGKILL would leave things."""
+        if self.fault_exit_at == name:
+            log.critical("exiting at %s (MESH_FAULT_EXIT_AT)", name)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os._exit(FAULT_EXIT_CODE)
 
     def _catalog(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
         stub: catalog_pb2_grpc.CatalogServiceAsyncStub = self.clients.stub(
@@ -123,13 +173,18 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     ) -> pb.CreateOrderResponse:
         v = Violations()
         v.matches(ID_PATTERN, request.request_id, "request_id", "request_id")
-        lines = validate_lines(request.lines, v)
+        lines = validate_lines(
+            request.lines, v, max_lines=MAX_LINES, max_quantity=MAX_LINE_QUANTITY
+        )
         v.check("invalid order")
         print_ = fingerprint(lines)
         owner = current_principal().subject
         existing = await self.store.by_request_id(owner, request.request_id)
         if existing is not None:
-            return pb.CreateOrderResponse(order=order_message(self._same_request(existing, print_)))
+            settled = await self.settle(self._same_request(existing, print_))
+            if settled is not None:
+                return pb.CreateOrderResponse(order=order_message(settled))
+            # It never was (its reservation lapsed while it was pending): make it now.
 
         prices = await self._prices(lines)
         currencies = {currency for currency, _ in prices.values()}
@@ -149,13 +204,14 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             ),
             service="inventory",
         )
+        self._step("after-reserve")
         priced = tuple(sorted((s, q, prices[s][1]) for s, q in lines))
         record = OrderRecord(
             order_id=uuid.uuid4().hex,
             owner=owner,
             request_id=request.request_id,
             fingerprint=print_,
-            status=CONFIRMED,
+            status=PENDING,
             reservation_id=reservation_id,
             currency_code=currencies.pop(),
             total_minor=sum(q * p for _, q, p in priced),
@@ -167,13 +223,64 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             await self._release(reservation_id)
             twin = await self.store.by_request_id(owner, request.request_id)
             assert twin is not None
-            return pb.CreateOrderResponse(order=order_message(self._same_request(twin, print_)))
+            settled = await self.settle(self._same_request(twin, print_))
+            if settled is None:
+                raise Aborted(
+                    "a concurrent attempt of this request failed; retry it",
+                    reason="CONCURRENT_ATTEMPT_FAILED",
+                ) from None
+            return pb.CreateOrderResponse(order=order_message(settled))
         except BaseException:
             # Nothing was written: give the stock back before the error leaves.
             await asyncio.shield(self._release(reservation_id))
             raise
-        self.events.publish(created.order_id)
-        return pb.CreateOrderResponse(order=order_message(created))
+        self._step("after-write")
+        # From here on the order exists: a failure leaves it PENDING for a retry
+        # or the settler to finish, never released.
+        confirmed = await self.settle(created)
+        if confirmed is None:
+            raise Aborted(
+                "the order's stock reservation lapsed before it could be committed; retry",
+                reason="RESERVATION_LAPSED",
+            )
+        return pb.CreateOrderResponse(order=order_message(confirmed))
+
+    async def settle(self, order: OrderRecord) -> OrderRecord | None:
+        """A pending order finished: its reservation committed, then the order confirmed.
+
+        Returns the order as it now is; None if it never was (its reservation
+        lapsed and was released, so it is deleted). Orders that are not pending
+        come back as they are. Safe to run twice at once (both steps are
+        conditional), so the settler and a retry never get in each other's way.
+        """
+        if order.status != PENDING:
+            return order
+        try:
+            await self.clients.call(
+                self._inventory().CommitReservation,
+                inventory_pb2.CommitReservationRequest(name=f"reservations/{order.reservation_id}"),
+                service="inventory",
+            )
+        except (FailedPrecondition, NotFound) as exc:
+            if exc.reason not in ("RESERVATION_RELEASED", "RESERVATION_NOT_FOUND"):
+                raise
+            if await self.store.delete_pending(order.order_id):
+                log.warning(
+                    "pending order dropped: its reservation lapsed",
+                    extra={"order_id": order.order_id},
+                )
+                self.events.publish(order.order_id)
+                return None
+            # Settled by someone else meanwhile (the settler and a retry race):
+            # dropped, most likely, since the reservation is gone.
+            try:
+                return await self.store.get(order.order_id)
+            except NotFound:
+                return None
+        self._step("after-commit")
+        await self.store.set_status(order.order_id, PENDING, CONFIRMED)
+        self.events.publish(order.order_id)
+        return await self.store.get(order.order_id)
 
     def _same_request(self, existing: OrderRecord, print_: str) -> OrderRecord:
         if existing.fingerprint != print_:
@@ -267,21 +374,28 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     ) -> pb.CancelOrderResponse:
         order_id = parse_name(request.name, "orders", ORDER_ID)
         order = await self._visible(order_id)
-        if order.status != CONFIRMED:
-            raise FailedPrecondition(
-                f"order is {order.status.lower()}, only confirmed orders can be cancelled",
-                reason=f"ORDER_{order.status}",
-                metadata={"order": request.name, "status": order.status},
+        if order.status == CANCELLED:
+            return pb.CancelOrderResponse(order=order_message(order))
+        settled = await self.settle(order)
+        if settled is None:
+            raise NotFound(
+                f"order {order_id!r} not found",
+                reason="ORDER_NOT_FOUND",
+                metadata={"order_id": order_id},
             )
-        # Release first: if inventory is unreachable the order stays confirmed and a
-        # retry can finish the job (release is idempotent).
-        await self.clients.call(
-            self._inventory().ReleaseReservation,
-            inventory_pb2.ReleaseReservationRequest(name=f"reservations/{order.reservation_id}"),
-            service="inventory",
-        )
-        await self.store.set_status(order_id, CONFIRMED, CANCELLED)
-        self.events.publish(order_id)
+        if settled.status == CONFIRMED:
+            # Stock first: if inventory is unreachable the order stays confirmed and
+            # a retry finishes the job (returning is idempotent).
+            await self.clients.call(
+                self._inventory().ReturnReservation,
+                inventory_pb2.ReturnReservationRequest(
+                    name=f"reservations/{settled.reservation_id}"
+                ),
+                service="inventory",
+            )
+            # False when a concurrent cancel won: the order is cancelled either way.
+            await self.store.set_status(order_id, CONFIRMED, CANCELLED)
+            self.events.publish(order_id)
         return pb.CancelOrderResponse(order=order_message(await self.store.get(order_id)))
 
     async def WatchOrder(

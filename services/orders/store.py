@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -13,9 +13,10 @@ from mesh.errors import NotFound
 from mesh.timeutil import now_us
 from services.orders.models import order_lines, orders
 
-__all__ = ["CANCELLED", "CONFIRMED", "DuplicateRequest", "OrderRecord", "OrdersStore"]
+__all__ = ["CANCELLED", "CONFIRMED", "PENDING", "DuplicateRequest", "OrderRecord", "OrdersStore"]
 
-CONFIRMED, CANCELLED = "CONFIRMED", "CANCELLED"
+# PENDING: written, its reservation not yet committed (see servicer's docstring).
+CONFIRMED, CANCELLED, PENDING = "CONFIRMED", "CANCELLED", "PENDING"
 
 
 class DuplicateRequest(Exception):
@@ -123,6 +124,35 @@ class OrdersStore:
                 .values(status=status, update_time=now_us())
             )
         return bool(result.rowcount)
+
+    async def pending(self, *, created_before: int, limit: int = 100) -> list[OrderRecord]:
+        """Pending orders made before ``created_before`` (µs), oldest first."""
+        async with self.engine.connect() as conn:
+            ids: list[str] = list(
+                (
+                    await conn.execute(
+                        select(orders.c.order_id)
+                        .where(orders.c.status == PENDING, orders.c.create_time < created_before)
+                        .order_by(orders.c.create_time)
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
+            return await self._load(conn, orders.c.order_id.in_(ids), limit)
+
+    async def delete_pending(self, order_id: str) -> bool:
+        """Removes an order that never was (still pending); False if it is not pending."""
+        async with self.engine.begin() as conn:
+            gone = await conn.execute(
+                delete(orders).where(orders.c.order_id == order_id, orders.c.status == PENDING)
+            )
+            if gone.rowcount:
+                await conn.execute(delete(order_lines).where(order_lines.c.order_id == order_id))
+        return bool(gone.rowcount)
 
     async def _load(self, conn: AsyncConnection, condition: Any, limit: int) -> list[OrderRecord]:
         rows = (

@@ -135,12 +135,22 @@ class Shop:
 
 
 @asynccontextmanager
-async def shop(kind: str, tmp: Path, pg_url: str | None, **orders_env: str) -> AsyncIterator[Shop]:
+async def shop(
+    kind: str,
+    tmp: Path,
+    pg_url: str | None,
+    *,
+    every_env: Mapping[str, str] | None = None,
+    **orders_env: str,
+) -> AsyncIterator[Shop]:
+    """The three services; ``every_env`` goes to each of them, ``orders_env`` to orders."""
+    common = dict(every_env or {})
     async with (
-        serve("catalog", db_url_for(kind, tmp, "catalog", pg_url)) as catalog,
-        serve("inventory", db_url_for(kind, tmp, "inventory", pg_url)) as inventory,
+        serve("catalog", db_url_for(kind, tmp, "catalog", pg_url), env=common) as catalog,
+        serve("inventory", db_url_for(kind, tmp, "inventory", pg_url), env=common) as inventory,
     ):
         env = {
+            **common,
             "MESH_REGISTRY": "static",
             "MESH_STATIC_ENDPOINTS": f"catalog={catalog.address};inventory={inventory.address}",
             **orders_env,

@@ -42,3 +42,14 @@ def create_database() -> str | None:
 def drop_database(url: str) -> None:
     name = url.rsplit("/", 1)[1]
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def fresh_database() -> str:
+    """A new empty database's URL, from inside a running event loop (the server must be up)."""
+    name = f"mesh_test_{uuid.uuid4().hex[:12]}"
+    await _admin(f'CREATE DATABASE "{name}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def drop(url: str) -> None:
+    await _admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

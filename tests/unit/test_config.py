@@ -75,6 +75,12 @@ def test_data_dir(tmp_path: Path) -> None:
         ("MESH_DISCOVERY_POLL_SECONDS", "0"),
         ("MESH_DATABASE_URL", "not a url"),
         ("MESH_DB_PORT", "x"),
+        ("MESH_RESERVATION_TTL_SECONDS", "0"),
+        ("MESH_RESERVATION_TTL_SECONDS", "nan"),
+        ("MESH_RESERVATION_TTL_SECONDS", "100000"),
+        ("MESH_RESERVATION_SWEEP_SECONDS", "-1"),
+        ("MESH_ORDER_SETTLE_SECONDS", "soon"),
+        ("MESH_FAULT_EXIT_AT", "After Write!"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -83,6 +89,23 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
         environ.update(MESH_DB_HOST="h", MESH_DB_USER="u")
     with pytest.raises(ConfigError, match=name):
         load_settings("orders", environ=environ)
+
+
+def test_reservation_and_settle_settings() -> None:
+    defaults = load_settings("inventory", environ={})
+    assert (defaults.reservation_ttl, defaults.reservation_sweep) == (300.0, 5.0)
+    assert (defaults.order_settle, defaults.fault_exit_at) == (5.0, None)
+    chosen = load_settings(
+        "orders",
+        environ={
+            "MESH_RESERVATION_TTL_SECONDS": "30",
+            "MESH_RESERVATION_SWEEP_SECONDS": "0.5",
+            "MESH_ORDER_SETTLE_SECONDS": "0.25",
+            "MESH_FAULT_EXIT_AT": "after-write",
+        },
+    )
+    assert (chosen.reservation_ttl, chosen.reservation_sweep) == (30.0, 0.5)
+    assert (chosen.order_settle, chosen.fault_exit_at) == (0.25, "after-write")
 
 
 def test_db_host_without_user_is_refused() -> None:

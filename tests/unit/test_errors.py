@@ -12,6 +12,7 @@ from mesh.errors import (
     NotFound,
     error_for_code,
     to_status,
+    unavailable_cause,
 )
 
 
@@ -37,8 +38,10 @@ def test_status_carries_error_info_and_bad_request() -> None:
         violations=[FieldViolation("a.b", "must be set")],
     )
     status = to_status(error, "catalog.shop")
-    [(key, raw)] = [(k, v) for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
-    assert key == "grpc-status-details-bin"
+    assert (status.code, status.details) == (grpc.StatusCode.INVALID_ARGUMENT, "bad")
+    # Exactly one rich-status trailer (a second would make clients pick one at random).
+    [raw] = [v for k, v in status.trailing_metadata if k == "grpc-status-details-bin"]
+    assert isinstance(raw, bytes)
     decoded = status_pb2.Status.FromString(raw)
     assert decoded.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert decoded.message == "bad"
@@ -54,3 +57,47 @@ def test_status_carries_error_info_and_bad_request() -> None:
 
 def test_default_reason_is_the_code_name() -> None:
     assert NotFound("x").reason == "NOT_FOUND"
+
+
+class _Driver(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+class _Invalidated(Exception):
+    connection_invalidated = True
+
+
+def _wrapped(inner: BaseException) -> Exception:
+    try:
+        raise inner
+    except BaseException as exc:
+        try:
+            raise RuntimeError("wrapper") from exc
+        except RuntimeError as outer:
+            return outer
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(111, "refused"),
+        _wrapped(ConnectionResetError()),
+        _Invalidated("server closed the connection"),
+        _wrapped(_Driver("57P01")),  # terminating connection due to administrator command
+        _Driver("57P03"),  # the database system is starting up
+        _Driver("08006"),
+    ],
+)
+def test_a_lost_connection_is_unavailable(exc: BaseException) -> None:
+    found = unavailable_cause(exc)
+    assert found is not None and found.code == grpc.StatusCode.UNAVAILABLE
+    assert found.reason == "STORE_UNAVAILABLE"
+
+
+@pytest.mark.parametrize(
+    "exc", [ValueError("bug"), _Driver("23505"), _wrapped(KeyError("x")), _Driver("57014")]
+)
+def test_other_failures_stay_what_they_are(exc: BaseException) -> None:
+    assert unavailable_cause(exc) is None

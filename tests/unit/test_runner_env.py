@@ -32,3 +32,24 @@ def test_the_runner_settings_win_over_services_yaml_and_caller(tmp_path: Path) -
     assert env["MESH_REPLICA"] == "2"
     assert env["MESH_DATA_DIR"] == str(tmp_path)
     assert env["MESH_EXTRA"] == "e"
+
+
+def test_restart_backoff_grows_with_jitter_and_a_cap() -> None:
+    import random
+
+    from mesh.runner import RESTART_BACKOFF_MAX, restart_delay
+
+    rng = random.Random(7)
+    for attempt, base in [(1, 0.5), (2, 1.0), (3, 2.0), (10, RESTART_BACKOFF_MAX)]:
+        delays = [restart_delay(attempt, rng) for _ in range(200)]
+        assert base / 2 <= min(delays) and max(delays) <= base
+        assert len(set(delays)) > 100  # jittered, not in lockstep
+
+
+def test_a_log_tail_is_the_last_lines(tmp_path: Path) -> None:
+    from mesh.runner import log_tail
+
+    log = tmp_path / "x.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)))
+    assert log_tail(str(log), 3) == "    line 97\n    line 98\n    line 99"
+    assert "unreadable" in log_tail(str(tmp_path / "missing.log"))

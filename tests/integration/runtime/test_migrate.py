@@ -28,7 +28,7 @@ def test_migrates_every_store_and_is_idempotent(tmp_path: Path) -> None:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         version = db.execute("SELECT version_num FROM alembic_version_inventory").fetchall()
     assert {"stock", "reservations", "reservation_lines"} <= tables
-    assert version == [("0001",)]
+    assert version == [("0002",)]
 
 
 def test_bad_input_is_a_clear_error(tmp_path: Path) -> None:

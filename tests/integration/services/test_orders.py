@@ -134,15 +134,30 @@ async def test_hostile_input(mesh: Shop) -> None:
     assert await order_count(mesh) == 0
 
 
-async def test_cancel_releases_stock(mesh: Shop) -> None:
+async def stock_of(mesh: Shop, sku: str) -> tuple[int, int]:
+    """(on_hand, reserved) of a sku."""
+    found = (await mesh.inventory_stub.GetStock(ipb.GetStockRequest(name=f"stocks/{sku}"))).stock
+    return found.on_hand, found.reserved
+
+
+async def test_a_confirmed_order_has_committed_its_stock(mesh: Shop) -> None:
+    await seed(mesh, "mug", 1200, 10)
+    order = (await mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 4)))).order
+    assert order.status == pb.Order.STATUS_CONFIRMED
+    # Taken out of the stock on hand, not merely held: it can no longer lapse.
+    assert await stock_of(mesh, "mug") == (6, 0)
+
+
+async def test_cancel_returns_stock_once_and_a_second_cancel_returns_the_order(mesh: Shop) -> None:
     await seed(mesh, "mug", 1200, 10)
     order = (await mesh.orders_stub.CreateOrder(order_request("r1", ("mug", 4)))).order
     assert await available(mesh, "mug") == 6
     cancelled = (await mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name=order.name))).order
     assert cancelled.status == pb.Order.STATUS_CANCELLED
-    assert await available(mesh, "mug") == 10
-    again = mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name=order.name))
-    assert await reason(again, FAILED) == "ORDER_CANCELLED"
+    assert await stock_of(mesh, "mug") == (10, 0)
+    again = (await mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name=order.name))).order
+    assert again == cancelled
+    assert await stock_of(mesh, "mug") == (10, 0)  # returned once, not twice
     await reason(
         mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name="orders/" + "a" * 32)),
         grpc.StatusCode.NOT_FOUND,

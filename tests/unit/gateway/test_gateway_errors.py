@@ -44,3 +44,10 @@ def test_gateway_error_carries_bad_request_violations() -> None:
     (detail,) = status["details"]
     assert detail["@type"] == "type.googleapis.com/google.rpc.BadRequest"
     assert detail["fieldViolations"] == [{"field": "a.b", "description": "not an integer"}]
+
+
+def test_only_a_503_tells_the_client_when_to_retry() -> None:
+    from gateway.errors import retry_after
+
+    assert retry_after(503) == [(b"retry-after", b"1")]
+    assert [retry_after(s) for s in (200, 400, 429, 500, 504)] == [[]] * 5
