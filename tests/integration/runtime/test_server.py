@@ -268,7 +268,7 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
         (
             grpc.method_handlers_generic_handler(
                 "shop.catalog.v1.CatalogService",
-                {"GetProduct": grpc.unary_unary_rpc_method_handler(get_product)},
+                {"BatchGetProducts": grpc.unary_unary_rpc_method_handler(get_product)},
             ),
         )
     )
