@@ -54,9 +54,10 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
                                           default true when TLS is on)
 ``<SERVICE>_STORE``                       the store adapter, when the service has more than one
                                           (default: its ``store`` in services.yaml)
-``<SERVICE>_REDIS_URL``, ``MESH_REDIS_URL``  ``store: redis``: ``redis://`` or ``rediss://`` (TLS) URL;
-                                          required outside local runs. Locally, unset: the Redis on
-                                          127.0.0.1:6379 if one answers, else an embedded SQLite file
+``<SERVICE>_REDIS_URL``, ``MESH_REDIS_URL``  ``store: redis``: ``redis://`` or ``rediss://`` (TLS) URL, or
+                                          ``embedded`` (a SQLite file in the data dir); required outside
+                                          local runs. Locally, unset: the Redis on 127.0.0.1:6379 if
+                                          one answers, else the embedded file
 ``MESH_REDIS_PASSWORD``                   the Redis AUTH token (ECS secret from Secrets Manager)
 ``MESH_REDIS_KEY_PREFIX``                 prefix of every key (default ``<service>:``)
 ``<SERVICE>_DYNAMODB_TABLE``              ``store: dynamodb``: the table (default ``<service>``)
@@ -394,8 +395,8 @@ def _store_kind(value: str) -> StoreKind:
 
 
 def _redis_url(value: str) -> str:
-    if not value.startswith(("redis://", "rediss://")):
-        raise ValueError("must be a redis:// or rediss:// URL")
+    if value != "embedded" and not value.startswith(("redis://", "rediss://")):
+        raise ValueError("must be a redis:// or rediss:// URL, or embedded")
     return value
 
 

@@ -1,5 +1,6 @@
 """Which key-value adapter a process uses, from its settings, and how the choice is shown.
 
+- ``store: redis`` with ``<SERVICE>_REDIS_URL=embedded``: the embedded file, always.
 - ``store: redis`` with a URL (``<SERVICE>_REDIS_URL`` / ``MESH_REDIS_URL``, required
   outside local runs): that Redis, and only it. When it is down, calls fail
   UNAVAILABLE and recover when it is back; there is no silent fallback.
@@ -48,10 +49,11 @@ def open_store(settings: Settings) -> KeyValueStore:
         url = settings.redis_url
         if url is None and settings.local and local_redis_answers():
             url = "redis://{}:{}/0".format(*LOCAL_REDIS)
-        if url is None:
+        if url is None or url == "embedded":
             store = EmbeddedStore(settings.data_dir / f"{settings.service}.kv.db")
-            reason = "no Redis answered on {}:{}; set MESH_REDIS_URL to require one".format(
-                *LOCAL_REDIS
+            reason = (
+                "asked for" if url else "no Redis answered on {}:{}; set MESH_REDIS_URL to "
+                "require one".format(*LOCAL_REDIS)
             )
         else:
             store = RedisStore(url, prefix=settings.redis_prefix, password=settings.redis_password)
