@@ -9,7 +9,7 @@ from mesh.clients import Clients
 from mesh.config import Settings
 from mesh.server import ServiceUnit
 from services.carts.servicer import CartsServicer
-from services.carts.store import KvCartsStore
+from services.carts.store import CartsStore
 from shop.carts.v1 import carts_pb2, carts_pb2_grpc
 
 SERVICE = "carts"
@@ -23,7 +23,10 @@ def open_store(settings: Settings) -> kv.KeyValueStore:
 def build_unit(
     settings: Settings, store: kv.KeyValueStore, clients: Clients | None
 ) -> ServiceUnit:
-    servicer = CartsServicer(KvCartsStore(store))
+    """The carts unit; ``clients`` reach catalog and orders (mesh.service wires them)."""
+    if clients is None:
+        raise ValueError("carts needs clients for catalog and orders")
+    servicer = CartsServicer(CartsStore(store), clients)
 
     def add(server: aio.Server) -> None:
         carts_pb2_grpc.add_CartsServiceServicer_to_server(servicer, server)

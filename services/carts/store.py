@@ -1,68 +1,72 @@
-"""Carts persistence on a versioned key-value store (mesh.kv: redis, embedded locally)."""
+"""Carts on a versioned key-value store (mesh.kv: Redis, the embedded file locally).
+
+One value per customer, keyed by the verified subject: ``{cart_id, lines, update_time}``.
+Every change is a compare-and-set on the value's version (mesh.kv.update), so
+two replicas changing one cart at once both land. ``cart_id`` is new for every
+cart (after a checkout emptied one, or it expired), so a checkout's request id
+(``cart_id`` and version) never repeats across carts.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
-from typing import Protocol
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
-from mesh.errors import AlreadyExists, NotFound
-from mesh.kv import KeyValueStore
+from mesh.kv import KeyValueStore, update
 from mesh.timeutil import now_us
 
-__all__ = ["CartRecord", "CartsStore", "KvCartsStore"]
+__all__ = ["TTL_SECONDS", "CartRecord", "CartsStore"]
 
-# How long an untouched cart is kept; every write refreshes it.
-TTL_SECONDS = 30 * 24 * 3600.0
+# An untouched cart is forgotten after this long; every change refreshes it.
+TTL_SECONDS = 14 * 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
 class CartRecord:
-    id: str
-    display_name: str
-    create_time: int = 0
+    cart_id: str
+    lines: dict[str, int] = field(default_factory=dict)
+    version: int = 0
+    update_time: int = 0
+
+    def encode(self) -> bytes:
+        body = {"cart_id": self.cart_id, "lines": self.lines, "update_time": self.update_time}
+        return json.dumps(body, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes, version: int) -> CartRecord:
+        body = json.loads(raw)
+        return cls(body["cart_id"], dict(body["lines"]), version, int(body["update_time"]))
 
 
-class CartsStore(Protocol):
-    """The port the servicer uses; adapters below."""
-
-    async def create(self, record: CartRecord) -> CartRecord: ...
-
-    async def get(self, key: str) -> CartRecord: ...
-
-    async def delete(self, key: str) -> None: ...
+def _key(owner: str) -> str:
+    return "cart:" + quote(owner, safe="")
 
 
-def _not_found(key: str) -> NotFound:
-    return NotFound(
-        f"cart {key!r} not found", reason="CART_NOT_FOUND", metadata={"id": key}
-    )
-
-
-def _exists(key: str) -> AlreadyExists:
-    return AlreadyExists(
-        f"cart {key!r} already exists", reason="CART_EXISTS", metadata={"id": key}
-    )
-
-
-class KvCartsStore:
-    def __init__(self, kv: KeyValueStore) -> None:
+class CartsStore:
+    def __init__(self, kv: KeyValueStore, *, ttl: float = TTL_SECONDS) -> None:
         self.kv = kv
+        self.ttl = ttl
 
-    async def create(self, record: CartRecord) -> CartRecord:
-        record = replace(record, create_time=now_us())
-        value = json.dumps(asdict(record)).encode()
-        if await self.kv.put(f"cart:{record.id}", value, expect=0, ttl=TTL_SECONDS) is None:
-            raise _exists(record.id)
-        return record
-
-    async def get(self, key: str) -> CartRecord:
-        found = await self.kv.get(f"cart:{key}")
+    async def get(self, owner: str) -> CartRecord:
+        found = await self.kv.get(_key(owner))
         if found is None:
-            raise _not_found(key)
-        return CartRecord(**json.loads(found.value))
+            return CartRecord(cart_id="")
+        return CartRecord.decode(found.value, found.version)
 
-    async def delete(self, key: str) -> None:
-        found = await self.kv.get(f"cart:{key}")
-        if found is None or not await self.kv.delete(f"cart:{key}", expect=found.version):
-            raise _not_found(key)
+    async def change(
+        self, owner: str, edit: Callable[[dict[str, int]], dict[str, int]]
+    ) -> CartRecord:
+        """Apply ``edit`` to the lines (retried on a concurrent write); an empty cart is deleted."""
+
+        def step(raw: bytes | None) -> bytes | None:
+            current = CartRecord.decode(raw, 0) if raw else CartRecord(uuid.uuid4().hex)
+            lines = edit(dict(current.lines))
+            if not lines:
+                return None
+            return CartRecord(current.cart_id, lines, 0, now_us()).encode()
+
+        raw, version = await update(self.kv, _key(owner), step, ttl=self.ttl)
+        return CartRecord.decode(raw, version) if raw else CartRecord(cart_id="")

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from mesh.scaffold import ScaffoldError, plan
+from mesh.topology import load_topology
+
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
 # What the scaffold and the checks read; not .git, .venv, gen, .data or node_modules.
@@ -55,7 +58,9 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     made = run(root, python, "-m", "mesh.scaffold", "shelves", "--store", "redis",
                "--depends-on", "catalog")
     assert made.returncode == 0, made.stdout + made.stderr
-    assert "port 50054" in made.stdout, made.stdout
+    # The next port after the mesh's highest (the gateway's 8080 is another range).
+    taken = [s.port for s in load_topology(ROOT / "services.yaml").services.values()]
+    assert f"port {max(p for p in taken if p > 50000) + 1}" in made.stdout, made.stdout
     sql = run(root, python, "-m", "mesh.scaffold", "notes", "--store", "sql")
     assert sql.returncode == 0, sql.stdout + sql.stderr
 
@@ -93,3 +98,42 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     assert "'/v1/shelves'" in routed.stdout and "'/v1/notes/{name}'" in routed.stdout, (
         routed.stdout + routed.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        ("Carts", {}, "lower-case letters"),
+        ("my-svc", {}, "lower-case letters"),
+        ("x", {}, "lower-case letters"),
+        ("class", {}, "reserved"),
+        ("gateway", {}, "reserved"),
+        ("catalog", {}, "already exists"),
+        ("widgets", {"port": 50051}, "taken by 'catalog'"),
+        ("widgets", {"port": 80}, "1024..65535"),
+        ("widgets", {"store": "mongo"}, "--store 'mongo'"),
+        ("widgets", {"depends_on": ("ghost",)}, "'ghost'"),
+        ("widgets", {"depends_on": ("gateway",)}, "'gateway'"),
+        ("widgets", {"resource": "product"}, "/v1/products is already routed"),
+        ("widgets", {"replicas": 0}, "--replicas"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_written(
+    name: str, options: dict[str, object], message: str
+) -> None:
+    before = snapshot(ROOT / "services") | {"yaml": (ROOT / "services.yaml").read_bytes()}
+    with pytest.raises(ScaffoldError, match=message):
+        plan(ROOT, name, **options)  # type: ignore[arg-type]
+    after = snapshot(ROOT / "services") | {"yaml": (ROOT / "services.yaml").read_bytes()}
+    assert after == before
+
+
+def test_a_failing_step_leaves_nothing_behind(tmp_path: Path) -> None:
+    root = copy_repo(tmp_path / "repo")
+    before = snapshot(root)
+    # A codegen that fails: the rollback must remove every file and restore services.yaml.
+    (root / "scripts" / "codegen.py").write_text("raise SystemExit(3)\n")
+    before["scripts/codegen.py"] = (root / "scripts" / "codegen.py").read_bytes()
+    made = run(root, sys.executable, "-m", "mesh.scaffold", "widgets")
+    assert made.returncode == 2 and "codegen.py failed" in made.stderr
+    assert snapshot(root) == before

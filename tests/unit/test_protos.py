@@ -11,6 +11,7 @@ from google.api import annotations_pb2
 
 from mesh.access import check_services, rule_of
 from shop.api.v1 import access_pb2
+from shop.carts.v1 import carts_pb2
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.orders.v1 import orders_pb2
@@ -30,7 +31,7 @@ def test_buf_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-MODULES = [catalog_pb2, inventory_pb2, orders_pb2]
+MODULES = [carts_pb2, catalog_pb2, inventory_pb2, orders_pb2]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -213,7 +213,7 @@ async def test_request_id_is_propagated_and_logged(
         await mesh.orders_stub.CreateOrder(request, metadata=(("x-request-id", "trace-me-42"),))
     expected = {
         ("/shop.orders.v1.OrdersService/CreateOrder", "INVALID_ARGUMENT"),
-        ("/shop.catalog.v1.CatalogService/GetProduct", "NOT_FOUND"),  # the hop kept the id
+        ("/shop.catalog.v1.CatalogService/BatchGetProducts", "NOT_FOUND"),  # the hop kept the id
     }
     seen: set[tuple[str, str]] = set()
     lines: list[dict[str, Any]] = []
@@ -268,7 +268,7 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
         (
             grpc.method_handlers_generic_handler(
                 "shop.catalog.v1.CatalogService",
-                {"GetProduct": grpc.unary_unary_rpc_method_handler(get_product)},
+                {"BatchGetProducts": grpc.unary_unary_rpc_method_handler(get_product)},
             ),
         )
     )
