@@ -14,9 +14,10 @@ from typing import Any, Protocol, TypeVar
 import grpc
 from grpc import aio
 
-from mesh.context import current_request_id, remaining
+from mesh.context import current_principal, current_request_id, remaining
 from mesh.errors import DeadlineExceeded, MeshError, Unavailable, from_rpc_error
 from mesh.interceptors import REQUEST_ID_HEADER
+from mesh.principal import to_metadata
 
 __all__ = ["ChannelSource", "Clients"]
 
@@ -59,14 +60,26 @@ class Clients:
         *,
         timeout: float | None = None,
         service: str = "",
+        on_behalf_of_caller: bool = False,
     ) -> Resp:
+        """Call ``method`` with a deadline and the request id.
+
+        ``on_behalf_of_caller`` passes the inbound call's principal on (the
+        callee then acts for that user: ownership, scopes); never by default,
+        so a peer call is the mesh's own unless a servicer says otherwise. With
+        mutual TLS the callee believes it only from services marked
+        ``forwards_principal`` in services.yaml.
+        """
         budget = remaining(self.call_timeout if timeout is None else timeout)
         if budget <= 0:
             raise DeadlineExceeded(
                 "no time left for an outbound call", reason="DEADLINE_PROPAGATED"
             )
         request_id = current_request_id()
-        metadata = ((REQUEST_ID_HEADER, request_id),) if request_id else None
+        pairs = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
+        if on_behalf_of_caller:
+            pairs = (*pairs, *to_metadata(current_principal()))
+        metadata = pairs or None
         try:
             response: Resp = await method(request, timeout=budget, metadata=metadata)
         except aio.AioRpcError as exc:

@@ -59,6 +59,16 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_TLS_CA_PEM``                       system is read-only); each part comes from a path or content
 ``MESH_TLS_CLIENT_AUTH``                  servers demand a client certificate from the CA (mutual TLS;
                                           default true when TLS is on)
+``<SERVICE>_STORE``                       the store adapter, when the service has more than one
+                                          (default: its ``store`` in services.yaml)
+``<SERVICE>_REDIS_URL``, ``MESH_REDIS_URL``  ``store: redis``: ``redis://`` or ``rediss://`` (TLS) URL, or
+                                          ``embedded`` (a SQLite file in the data dir); required outside
+                                          local runs. Locally, unset: the Redis on 127.0.0.1:6379 if
+                                          one answers, else the embedded file
+``MESH_REDIS_PASSWORD``                   the Redis AUTH token (ECS secret from Secrets Manager)
+``MESH_REDIS_KEY_PREFIX``                 prefix of every key (default ``<service>:``)
+``<SERVICE>_DYNAMODB_TABLE``              ``store: dynamodb``: the table (default ``<service>``)
+``MESH_DYNAMODB_ENDPOINT``                a DynamoDB endpoint URL (an emulator); default: AWS
 ========================================  ==========================================
 """
 
@@ -77,7 +87,7 @@ from urllib.parse import quote
 
 from mesh.localkeys import load_or_create
 from mesh.tls import TlsError, TlsSettings
-from mesh.topology import ServiceSpec, Topology, load_topology
+from mesh.topology import STORE_KINDS, ServiceSpec, StoreKind, Topology, load_topology
 
 __all__ = ["ConfigError", "DbTls", "Settings", "load_settings", "load_tls"]
 
@@ -153,6 +163,17 @@ class Settings:
     reservation_sweep: float = 5.0
     order_settle: float = 5.0
     fault_exit_at: str | None = None
+    store: StoreKind = "sql"
+    redis_url: str | None = None
+    redis_password: str | None = None
+    redis_prefix: str = ""
+    dynamodb_table: str = ""
+    dynamodb_endpoint: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """A run on one machine (the local registry): embedded fallbacks are allowed."""
+        return self.registry == "local"
 
     @property
     def bind(self) -> str:
@@ -306,7 +327,7 @@ def _page_token_key(env: _Env, spec: ServiceSpec, registry: str, data_dir: Path)
                 f"MESH_PAGE_TOKEN_KEY is too short: at least {MIN_PAGE_TOKEN_KEY} characters"
             )
         return key.encode()
-    if not spec.store:
+    if spec.store == "none":
         return b""  # lists nothing, so signs no page tokens (the gateway)
     if registry != "local":
         # A guessable default would let anyone forge page tokens on a real deployment.
@@ -393,6 +414,36 @@ def _db_tls(env: _Env, database_url: str) -> DbTls | None:
     return tls
 
 
+def _store_kind(value: str) -> StoreKind:
+    for kind in STORE_KINDS:
+        if value == kind:
+            return kind
+    raise ValueError(f"must be one of {', '.join(STORE_KINDS)}")
+
+
+def _redis_url(value: str) -> str:
+    if value != "embedded" and not value.startswith(("redis://", "rediss://")):
+        raise ValueError("must be a redis:// or rediss:// URL, or embedded")
+    return value
+
+
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def _table_name(value: str) -> str:
+    if not _TABLE_NAME.fullmatch(value):
+        raise ValueError("must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+    return value
+
+
+def _redis_settings(env: _Env, spec: ServiceSpec, registry: str) -> str | None:
+    own = f"{spec.name.upper()}_REDIS_URL"
+    url = env.get(own, None, _redis_url) or env.get("MESH_REDIS_URL", None, _redis_url)
+    if url is None and registry != "local":
+        raise ConfigError(f"{own} or MESH_REDIS_URL is required outside local runs")
+    return url
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -417,6 +468,7 @@ def load_settings(
     if refresh < poll:
         raise ConfigError("MESH_DISCOVERY_REFRESH_SECONDS must be >= MESH_DISCOVERY_POLL_SECONDS")
     database_url = _database_url(env, spec, data_dir)
+    store = env.get(f"{service.upper()}_STORE", spec.store, _store_kind)
     return Settings(
         service=service,
         host=host,
@@ -452,4 +504,10 @@ def load_settings(
         reservation_sweep=env.get("MESH_RESERVATION_SWEEP_SECONDS", 5.0, _positive_float),
         order_settle=env.get("MESH_ORDER_SETTLE_SECONDS", 5.0, _positive_float),
         fault_exit_at=env.get("MESH_FAULT_EXIT_AT", None, _step),
+        store=store,
+        redis_url=_redis_settings(env, spec, registry) if store == "redis" else None,
+        redis_password=env.raw("MESH_REDIS_PASSWORD"),
+        redis_prefix=env.get("MESH_REDIS_KEY_PREFIX", f"{service}:", str),
+        dynamodb_table=env.get(f"{service.upper()}_DYNAMODB_TABLE", service, _table_name),
+        dynamodb_endpoint=env.get("MESH_DYNAMODB_ENDPOINT", None, _url),
     )

@@ -51,13 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         topology = load_topology()
         names = (
-            [s.name for s in topology.start_order() if s.store]
+            [s.name for s in topology.start_order() if s.store == "sql"]
             if opts.services == ["all"]
             else opts.services
         )
         for name in names:
-            if not topology[name].store:
-                parser.error(f"{name} has no store")
+            if topology[name].store != "sql":
+                parser.error(f"{name} has no SQL store (store: {topology[name].store})")
             asyncio.run(migrate(name, topology))
     except (ConfigError, TopologyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from mesh.channels import ServiceChannels
 from mesh.clients import Clients
@@ -27,6 +28,8 @@ __all__ = [
     "build_server",
     "main",
     "migrations_dir",
+    "principal_senders",
+    "serve",
     "wire_discovery",
 ]
 
@@ -43,9 +46,10 @@ def build_server(
 ) -> MeshServer:
     senders = None
     if settings.tls is not None and settings.tls.client_auth:
-        # Mutual TLS names every caller: only the front door may speak for a user.
+        # Mutual TLS names every caller: only the front door, and the services that
+        # call on a user's behalf (forwards_principal), may speak for a user.
         topology = topology or load_topology()
-        senders = frozenset(s.name for s in topology.services.values() if s.protocol == "http")
+        senders = principal_senders(topology)
     return MeshServer(
         unit,
         host=settings.host,
@@ -55,6 +59,15 @@ def build_server(
         access_log=settings.access_log,
         tls=settings.tls,
         principal_senders=senders,
+    )
+
+
+def principal_senders(topology: Topology) -> frozenset[str]:
+    """The peers whose principal metadata is believed under mutual TLS."""
+    return frozenset(
+        s.name
+        for s in topology.services.values()
+        if s.protocol == "http" or s.forwards_principal
     )
 
 
@@ -142,25 +155,45 @@ def wire_discovery(
 
 
 BuildUnit = Callable[[Settings, Database, Clients | None], ServiceUnit]
+S = TypeVar("S")
 
 
 def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
-    """Entry point of ``python -m services.<name>``: settings, logging, serve, exit code."""
+    """Entry point of ``python -m services.<name>`` for a service with a SQL store."""
+
+    def open_database(settings: Settings) -> Database:
+        return Database(
+            settings.database_url,
+            service,
+            migrations,
+            password=password_source(settings),
+            ssl_context=settings.db_tls.context() if settings.db_tls else None,
+        )
+
+    serve(service, open_database, build_unit)
+
+
+def serve(
+    service: str,
+    open_store: Callable[[Settings], S],
+    build_unit: Callable[[Settings, S, Clients | None], ServiceUnit],
+) -> None:
+    """Entry point of ``python -m services.<name>``: settings, logging, store, serve, exit code.
+
+    ``open_store`` makes the service's store from the settings (a
+    :class:`~mesh.db.Database`, a :mod:`mesh.kv` store, or None); the unit
+    lists it among its lifecycles. A store it cannot make is a configuration
+    error (exit 2).
+    """
     try:
         settings = load_settings(service)
     except (ConfigError, TopologyError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
     configure_logging(service, settings.log_level)
-    database = Database(
-        settings.database_url,
-        service,
-        migrations,
-        password=password_source(settings),
-        ssl_context=settings.db_tls.context() if settings.db_tls else None,
-    )
     try:
-        unit = wire_discovery(settings, lambda clients: build_unit(settings, database, clients))
+        store = open_store(settings)
+        unit = wire_discovery(settings, lambda clients: build_unit(settings, store, clients))
     except (ValueError, RegistryError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)

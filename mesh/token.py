@@ -26,8 +26,9 @@ from mesh.topology import TopologyError, load_topology
 __all__ = ["CUSTOMER_SCOPES", "DEFAULT_USER", "known_scopes", "main"]
 
 DEFAULT_USER = "alice"
-# What a signed-in shopper may do: see and place their own orders.
-CUSTOMER_SCOPES = ("orders.read", "orders.write")
+# What a signed-in shopper may do: fill and check out their own cart, see and
+# place their own orders.
+CUSTOMER_SCOPES = ("carts.read", "carts.write", "orders.read", "orders.write")
 
 
 def known_scopes() -> dict[str, str]:

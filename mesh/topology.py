@@ -14,11 +14,33 @@ from typing import Any, Literal
 
 import yaml
 
-__all__ = ["ServiceSpec", "Topology", "TopologyError", "load_topology", "topology_path"]
+__all__ = [
+    "STORE_KINDS",
+    "ServiceSpec",
+    "StoreKind",
+    "Topology",
+    "TopologyError",
+    "load_topology",
+    "topology_path",
+]
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}\Z")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
-_FIELDS = {"module", "grpc_service", "port", "protocol", "depends_on", "replicas", "store", "env"}
+_FIELDS = {
+    "module",
+    "grpc_service",
+    "port",
+    "protocol",
+    "depends_on",
+    "replicas",
+    "store",
+    "env",
+    "forwards_principal",
+}
+StoreKind = Literal["sql", "redis", "dynamodb", "none"]
+# What a service keeps its state in: PostgreSQL (SQLite locally), ElastiCache
+# (Redis; an embedded store locally when no Redis answers), DynamoDB, or nothing.
+STORE_KINDS: tuple[StoreKind, ...] = ("sql", "redis", "dynamodb", "none")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}\Z")
 # services.yaml is plain configuration in git and in the task definition: secrets go
 # through ECS secrets (Secrets Manager), so names that look like one are refused.
@@ -38,10 +60,13 @@ class ServiceSpec:
     protocol: Literal["grpc", "http"]
     depends_on: tuple[str, ...]
     replicas: int
-    store: bool
+    store: StoreKind
     grpc_service: str | None = None
     # Plain environment of this service's processes (scripts/run and the ECS task).
     env: tuple[tuple[str, str], ...] = ()
+    # Calls other services on behalf of its caller (passes the principal on); with
+    # mutual TLS, services believe principal metadata only from these and the gateway.
+    forwards_principal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +165,15 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
     replicas = body.get("replicas", 1)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or not 1 <= replicas <= 16:
         raise TopologyError(f"{where}.replicas: must be an integer in 1..16")
-    store = body.get("store", False)
-    if not isinstance(store, bool):
-        raise TopologyError(f"{where}.store: must be true or false")
+    store = body.get("store", "none")
+    if store not in STORE_KINDS:
+        hint = " (true is now 'sql', false 'none')" if isinstance(store, bool) else ""
+        raise TopologyError(f"{where}.store: must be one of {', '.join(STORE_KINDS)}{hint}")
+    forwards = body.get("forwards_principal", False)
+    if not isinstance(forwards, bool):
+        raise TopologyError(f"{where}.forwards_principal: must be true or false")
+    if forwards and not deps:
+        raise TopologyError(f"{where}.forwards_principal: it calls no one (depends_on is empty)")
     grpc_service = body.get("grpc_service")
     if protocol == "grpc" and (
         not isinstance(grpc_service, str) or not _MODULE.match(grpc_service)
@@ -152,7 +183,7 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
         raise TopologyError(f"{where}.grpc_service: only grpc services serve one")
     env = _parse_env(body.get("env", {}), f"{where}.env")
     return ServiceSpec(
-        name, module, port, protocol, tuple(deps), replicas, store, grpc_service, env
+        name, module, port, protocol, tuple(deps), replicas, store, grpc_service, env, forwards
     )
 
 

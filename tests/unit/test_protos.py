@@ -11,6 +11,7 @@ from google.api import annotations_pb2
 
 from mesh.access import check_services, rule_of
 from shop.api.v1 import access_pb2
+from shop.carts.v1 import carts_pb2
 from shop.catalog.v1 import catalog_pb2
 from shop.inventory.v1 import inventory_pb2
 from shop.orders.v1 import orders_pb2
@@ -30,7 +31,45 @@ def test_buf_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-MODULES = [catalog_pb2, inventory_pb2, orders_pb2]
+RELEASED = ROOT / "protos" / "released.binpb"
+
+
+def _buf() -> Path:
+    if not BUF.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("buf is not installed (scripts/test installs it with npm)")
+        pytest.skip("buf not installed; run scripts/test to install it")
+    return BUF
+
+
+def breaking(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(_buf()), "breaking", "protos", "--against", str(RELEASED)],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_contracts_do_not_break_the_released_ones() -> None:
+    """A break must be intended: scripts/release-protos records it (and it is announced)."""
+    result = breaking(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_removed_field_is_a_break(tmp_path: Path) -> None:
+    import shutil
+
+    _buf()
+    for name in ("protos", ".tools/googleapis"):
+        shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy2(ROOT / "buf.yaml", tmp_path / "buf.yaml")
+    proto = tmp_path / "protos/shop/catalog/v1/catalog.proto"
+    proto.write_text(proto.read_text().replace("  string display_name = 3;\n", ""))
+    result = breaking(tmp_path)
+    assert result.returncode != 0
+    assert 'field "3" with name "display_name"' in result.stdout
+
+
+MODULES = [carts_pb2, catalog_pb2, inventory_pb2, orders_pb2]
 
 
 @pytest.mark.parametrize("module", MODULES)

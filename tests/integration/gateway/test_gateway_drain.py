@@ -20,6 +20,7 @@ from types import ModuleType
 import httpx
 import pytest
 
+from mesh.topology import load_topology
 from tests.gateway_support.echo import start_echo_server
 from tests.gateway_support.live import free_port
 
@@ -44,7 +45,12 @@ def gateway_process(
     environ = {
         **os.environ,
         "MESH_REGISTRY": "static",
-        "MESH_STATIC_ENDPOINTS": f"catalog={target};inventory={target};orders={target}",
+        # Every backend of services.yaml (the gateway is ready when all have endpoints).
+        "MESH_STATIC_ENDPOINTS": ";".join(
+            f"{spec.name}={target}"
+            for spec in load_topology().services.values()
+            if spec.protocol == "grpc"
+        ),
         "MESH_DATA_DIR": str(tmp),
         "MESH_GATEWAY_PORT": str(port),
         "MESH_GATEWAY_ACCESS_LOG": "false",

@@ -293,3 +293,29 @@ async def test_with_mutual_tls_only_the_gateway_may_speak_for_a_user(
                     await call
                 assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
                 assert "may not send it" in (refused.value.details() or "")
+
+
+async def test_with_mutual_tls_a_forwarding_service_may_speak_for_its_customer(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """carts (forwards_principal in services.yaml) checks out as the customer: orders
+    believes the principal from carts' certificate, and still not from inventory's."""
+    from mesh.principal import Principal, to_metadata
+
+    env = {
+        **pki.env("orders"),
+        "MESH_ACCESS_LOG": "false",
+        "MESH_STATIC_ENDPOINTS": "catalog=127.0.0.1:1;inventory=127.0.0.1:1",
+    }
+    async with serve("orders", f"sqlite+aiosqlite:///{tmp_path}/o.db", env=env) as orders:
+        request = orders_pb2.ListOrdersRequest(page_size=1)
+        alice = to_metadata(Principal.user("alice", ["orders.read"]))
+        for caller in ("carts", "gateway"):
+            async with secure(orders.address, pki.tls(caller), f"orders.{NAMESPACE}") as channel:
+                stub = orders_pb2_grpc.OrdersServiceStub(channel)
+                await stub.ListOrders(request, metadata=alice, timeout=5)
+        async with secure(orders.address, pki.tls("inventory"), f"orders.{NAMESPACE}") as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+            with pytest.raises(aio.AioRpcError) as refused:
+                await stub.ListOrders(request, metadata=alice, timeout=5)
+            assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -3,7 +3,7 @@
 # The service list, ports and dependencies are read from services.yaml at the
 # repository root, the file scripts/run and the mesh read: there is no copy to
 # keep in sync. Adding a service there adds its ECS service, Cloud Map service,
-# security-group rules and (with store: true) its database here.
+# security-group rules and (with store: sql) its database here.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -19,7 +19,7 @@ locals {
       protocol   = try(svc.protocol, "grpc")
       depends_on = try(svc.depends_on, [])
       replicas   = try(svc.replicas, 1)
-      store      = try(svc.store, false)
+      store      = try(svc.store, "none")
       env        = try(svc.env, {})
     }
   }
@@ -31,7 +31,8 @@ locals {
     }
   ]...)
 
-  stores = sort([for name, svc in local.services : name if svc.store])
+  # store: sql gets a database on the RDS instance (redis and dynamodb: see cache.tf).
+  stores = sort([for name, svc in local.services : name if svc.store == "sql"])
 
   # The REST gateway: the one http entry, which API Gateway forwards to.
   entry = one([for name, svc in local.services : name if svc.protocol == "http"])
@@ -169,7 +170,7 @@ module "service" {
   # Every grpc service signs page tokens with MESH_PAGE_TOKEN_KEY (the whole
   # secret string); the version's secret_id makes ECS wait for the value.
   secrets = merge(
-    each.value.store ? {
+    each.value.store == "sql" ? {
       MESH_DB_HOST            = "${module.data.connection_secret_arns[each.key]}:host::"
       MESH_DB_PORT            = "${module.data.connection_secret_arns[each.key]}:port::"
       MESH_DB_NAME            = "${module.data.connection_secret_arns[each.key]}:dbname::"
@@ -181,7 +182,7 @@ module "service" {
       MESH_PAGE_TOKEN_KEY = aws_secretsmanager_secret_version.page_token_key.secret_id
     } : {},
   )
-  runtime_secret_arns = each.value.store ? [module.data.master_user_secret_arn] : []
+  runtime_secret_arns = each.value.store == "sql" ? [module.data.master_user_secret_arn] : []
   target_group_arn    = each.key == local.entry && var.streaming_api ? module.stream_api[0].target_group_arn : null
 
   enable_execute_command = var.enable_execute_command

@@ -1,8 +1,7 @@
 # Who may call whom. Every rule here comes from services.yaml: a service's
 # security group admits exactly the services that list it in depends_on, on
 # its own port; the REST gateway also admits the API Gateway VPC link and the
-# streaming NLB; the
-# database admits exactly the services with store: true.
+# streaming NLB; the database admits exactly the services with store: sql.
 
 resource "aws_vpc_security_group_ingress_rule" "mesh" {
   for_each = local.calls

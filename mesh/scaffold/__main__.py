@@ -1,0 +1,5 @@
+import sys
+
+from mesh.scaffold import main
+
+sys.exit(main())
