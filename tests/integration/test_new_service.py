@@ -31,6 +31,11 @@ def copy_repo(dest: Path) -> Path:
         elif src.exists():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
+    # The copy's own checks need buf (required when CI=true): share the installed one.
+    tools = ROOT / ".tools" / "node_modules"
+    if tools.exists():
+        (dest / ".tools").mkdir(exist_ok=True)
+        (dest / ".tools" / "node_modules").symlink_to(tools, target_is_directory=True)
     return dest
 
 
