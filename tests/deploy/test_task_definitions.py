@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio.connection import SSLConnection
 
 from gateway.settings import Settings as GatewaySettings
 from mesh.config import load_settings
+from mesh.kv.redis import RedisStore
 from mesh.runner import child_env
 from mesh.topology import ServiceSpec, Topology, load_topology
 from tests.deploy.terraform import ENV, MODULES, ROOT, Module, expr, load_module
@@ -38,7 +40,10 @@ SECRET_VALUES = {
     "MESH_DB_PASSWORD": "from-secrets-manager",
     "MESH_DB_PASSWORD_SECRET": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-1-AbCdEf",
     "MESH_PAGE_TOKEN_KEY": "k" * 64,
+    "MESH_REDIS_PASSWORD": "auth-token-from-secrets-manager",
 }
+# What the environment computes from the cache module (modules/cache) for a service.
+CACHE_ENDPOINT = "master.shop-dev-{name}.abcdef.euw1.cache.amazonaws.com"
 # Public values the environment computes from the user pool (auth = "cognito").
 POOL = f"https://cognito-idp.{REGION}.amazonaws.com/{REGION}_AbCdEf"
 JWT_VALUES = {
@@ -61,6 +66,8 @@ AWS_ONLY = {
     "AWS_REGION",
     "PYTHONDONTWRITEBYTECODE",  # the root file system is read-only
 }
+# store: redis on ECS: the cache's rediss:// URL (locally the Redis on 127.0.0.1 or the embedded file).
+AWS_ONLY_REDIS = {"MESH_REDIS_URL"}
 
 
 @dataclass
@@ -123,6 +130,23 @@ class Renderer:
             return m.group(1)
         raise AssertionError(f"the renderer cannot evaluate {text!r}: teach it this shape")
 
+    def cache_env(self) -> dict[str, str]:
+        """``local.cache_env[each.key]``: the cache's URL, for a service with store: redis."""
+        caches = expr(self.env.locals["caches"])
+        assert caches == 'sort([for name, svc in local.services : name if svc.store == "redis"])'
+        if self.spec.store != "redis":
+            return {}
+        text = expr(self.env.locals["cache_env"])
+        m = re.fullmatch(r"\{for name in local\.caches : name => \{(\w+) = \"([^\"]*)\"\}\}", text)
+        assert m, f"the renderer cannot evaluate {text!r}: teach it this shape"
+        cache = load_module(MODULES / "cache")
+        value = m.group(2).replace(
+            "${module.cache.primary_endpoints[name]}", CACHE_ENDPOINT.format(name=self.spec.name)
+        )
+        value = value.replace("${module.cache.port}", str(cache.locals["port"]))
+        assert "${" not in value, value
+        return {m.group(1): value}
+
     def gateway_env(self) -> dict[str, str]:
         rendered: dict[str, str] = {}
         text = expr(self.env.locals["gateway_env"])
@@ -138,12 +162,14 @@ class Renderer:
         call = self.env.calls["service"]
         assert expr(call["environment"]) == (
             "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
-            "each.key == local.entry ? local.gateway_env : {})"
+            "each.key == local.entry ? local.gateway_env : {}, "
+            "lookup(local.cache_env, each.key, {}))"
         ), "the environment's shape changed: update the renderer"
         passed = {
             **dict(self.spec.env),
             "MESH_LOG_LEVEL": str(self.default(self.env, "log_level")),
             **(self.gateway_env() if self.spec.name == self.entry else {}),
+            **self.cache_env(),
         }
         own = expr(self.module.locals["environment"])
         assert own.startswith("merge(var.environment, {"), own
@@ -163,12 +189,14 @@ class Renderer:
         port = str(self.spec.port)
         health = [h.replace("${var.port}", port) for h in health]
         secrets_text = expr(call["secrets"])
+        assert secrets_text.startswith("merge("), secrets_text
+        # merge(COND ? {NAME = ..., ...} : {}, ...): the names of the parts whose condition holds.
+        parts = re.findall(r'each\.value\.(store|protocol) == "(\w+)" \? \{(.*?)\} : \{\}', secrets_text)
+        assert len(parts) == secrets_text.count(" ? "), "a secrets part the renderer cannot read"
         secrets = set()
-        if self.spec.store:
-            store_part = secrets_text.split(" : {},", 1)[0]
-            secrets |= set(re.findall(r"(MESH_\w+) =", store_part))
-        if self.spec.protocol == "grpc":
-            secrets |= set(re.findall(r'protocol == "grpc" \? \{(MESH_\w+) =', secrets_text))
+        for attribute, wanted, body in parts:
+            if getattr(self.spec, attribute) == wanted:
+                secrets |= set(re.findall(r"(MESH_\w+) =", body))
         return Container(
             ["python", "-m", self.spec.module], self.spec.port, environment, secrets, health
         )
@@ -199,7 +227,11 @@ def test_every_entry_renders(topology: Topology) -> None:
     assert gateway.environment["MESH_GATEWAY_AUTH"] == "jwt"
     assert gateway.environment["MESH_CLOUDMAP_NAMESPACE"] == "shop-dev.shop.local"
     assert gateway.secrets == set()
-    assert rendered["orders"].secrets == set(SECRET_VALUES)
+    database = {k for k in SECRET_VALUES if k.startswith("MESH_DB_")}
+    assert rendered["orders"].secrets == database | {"MESH_PAGE_TOKEN_KEY"}
+    for name, spec in topology.services.items():
+        if spec.store == "redis":
+            assert rendered[name].secrets == {"MESH_PAGE_TOKEN_KEY", "MESH_REDIS_PASSWORD"}
 
 
 def test_same_module_port_and_health_check_as_the_local_run(
@@ -251,7 +283,8 @@ def test_the_runtimes_differ_only_where_they_should(topology: Topology, tmp_path
         aws = set(container.environment)
         assert local - aws == LOCAL_ONLY, f"{name}: only local: {sorted(local - aws)}"
         extra = aws - local - {k for k in aws if k.startswith("MESH_GATEWAY_")}
-        assert extra == AWS_ONLY, f"{name}: only on ECS: {sorted(extra ^ AWS_ONLY)}"
+        expected = AWS_ONLY | (AWS_ONLY_REDIS if spec.store == "redis" else set())
+        assert extra == expected, f"{name}: only on ECS: {sorted(extra ^ expected)}"
 
 
 def test_the_processes_accept_the_rendered_environment(topology: Topology) -> None:
@@ -273,7 +306,7 @@ def test_the_processes_accept_the_rendered_environment(topology: Topology) -> No
         assert settings.registry == "cloudmap" and settings.register is False
         assert settings.cloudmap_namespace == "shop-dev.shop.local"
         assert settings.page_token_key == SECRET_VALUES["MESH_PAGE_TOKEN_KEY"].encode()
-        if spec.store:
+        if spec.store == "sql":
             assert settings.database_url.startswith("postgresql+asyncpg://mesh_admin:")
             assert settings.database_url.endswith(f":5432/{name}")
             assert settings.db_password_secret == SECRET_VALUES["MESH_DB_PASSWORD_SECRET"]
@@ -283,6 +316,39 @@ def test_the_processes_accept_the_rendered_environment(topology: Topology) -> No
             local.call_timeout,
             local.log_level,
         )
+
+
+def test_a_redis_service_reaches_its_cache_over_tls_with_the_auth_token(
+    topology: Topology,
+) -> None:
+    """carts' task environment and secrets lead its settings and its Redis client to the cache."""
+    redis_services = [s for s in topology.services.values() if s.store == "redis"]
+    assert redis_services, "no service has store: redis"
+    rendered = _rendered(topology)
+    for spec in redis_services:
+        container = rendered[spec.name]
+        environ = {
+            **container.environment,
+            **{k: SECRET_VALUES[k] for k in container.secrets},
+        }
+        settings = load_settings(spec.name, environ, topology)
+        endpoint = CACHE_ENDPOINT.format(name=spec.name)
+        assert settings.store == "redis"
+        assert settings.redis_url == f"rediss://{endpoint}:6379/0"
+        assert settings.redis_password == SECRET_VALUES["MESH_REDIS_PASSWORD"]
+        # The client the service builds from them (nothing connects yet): TLS, the token.
+        store = RedisStore(
+            settings.redis_url, prefix=settings.redis_prefix, password=settings.redis_password
+        )
+        pool = store.client.connection_pool
+        assert issubclass(pool.connection_class, SSLConnection)
+        assert pool.connection_kwargs["host"] == endpoint
+        assert pool.connection_kwargs["port"] == 6379
+        assert pool.connection_kwargs["password"] == SECRET_VALUES["MESH_REDIS_PASSWORD"]
+        assert "auth-token" not in store.description  # logged without the password
+        # The token is an ECS secret from Secrets Manager, never plain environment.
+        assert "MESH_REDIS_PASSWORD" in container.secrets
+        assert "MESH_REDIS_PASSWORD" not in container.environment
 
 
 def test_the_health_check_command_parses(topology: Topology) -> None:

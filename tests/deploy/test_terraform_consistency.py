@@ -244,14 +244,20 @@ def test_database_settings_never_travel_in_plain_sight(env: Module, topology: To
         assert "endpoint" not in value, f"data output {name} leaks the host"
     # Plain environment: services.yaml's env (refused there if it looks like a secret,
     # see mesh.topology), the log level, and for the REST gateway its token settings
-    # (issuer, JWKS URL, audience: public values); nothing else.
+    # (issuer, JWKS URL, audience: public values), for a service with store: redis
+    # its cache's URL (host, port, TLS: the token is a secret); nothing else.
     passed = expr(env.calls["service"]["environment"])
     assert passed == (
         "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
-        "each.key == local.entry ? local.gateway_env : {})"
+        "each.key == local.entry ? local.gateway_env : {}, "
+        "lookup(local.cache_env, each.key, {}))"
     ), passed
     ecs_service = env.call_target("service")
-    plain_text = expr(ecs_service.locals["environment"]) + expr(env.locals["gateway_env"])
+    plain_text = (
+        expr(ecs_service.locals["environment"])
+        + expr(env.locals["gateway_env"])
+        + expr(env.locals["cache_env"])
+    )
     yaml_env = {key for spec in topology.services.values() for key, _ in spec.env}
     for forbidden in ("DATABASE_URL", "_DB_", "PASSWORD", "PAGE_TOKEN", "SECRET"):
         assert not any(forbidden in key for key in yaml_env), (
@@ -317,6 +323,8 @@ def test_callers_are_exactly_the_dependencies(env: Module, topology: Topology) -
     database = rules.pop("aws_vpc_security_group_ingress_rule.database")
     assert expr(str(database["for_each"])) == "toset(local.stores)"
     assert expr(str(database["security_group_id"])) == "module.data.security_group_id"
+    cache = rules.pop("aws_vpc_security_group_ingress_rule.cache")
+    assert expr(str(cache["for_each"])) == "toset(local.caches)"
     assert not rules, f"unexpected ingress rules: {sorted(rules)}"
     # The API Gateway entry is the one http service.
     assert expr(env.locals["entry"]) == (

@@ -38,6 +38,7 @@ EXPECTED_MODULES = {
     "ecr",
     "identity",
     "stream_api",
+    "cache",
 }
 
 

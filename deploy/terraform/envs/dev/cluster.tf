@@ -41,7 +41,7 @@ resource "aws_cloudwatch_log_group" "exec" {
 
 # One customer-managed key for this environment's logs, images, secrets and database.
 resource "aws_kms_key" "this" {
-  description             = "${var.name}: logs, images, secrets and database"
+  description             = "${var.name}: logs, images, secrets, database and caches"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
 

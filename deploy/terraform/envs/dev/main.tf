@@ -31,7 +31,7 @@ locals {
     }
   ]...)
 
-  # store: sql gets a database on the RDS instance (redis and dynamodb: see cache.tf).
+  # store: sql gets a database on the RDS instance (redis: a cache, see cache.tf).
   stores = sort([for name, svc in local.services : name if svc.store == "sql"])
 
   # The REST gateway: the one http entry, which API Gateway forwards to.
@@ -160,7 +160,7 @@ module "service" {
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
   drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
-  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {})
+  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {}, lookup(local.cache_env, each.key, {}))
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
   # ECS injects them once, at start; RDS rotates the password (every 7 days by
@@ -169,6 +169,7 @@ module "service" {
   # connections, which its task role may do (runtime_secret_arns).
   # Every grpc service signs page tokens with MESH_PAGE_TOKEN_KEY (the whole
   # secret string); the version's secret_id makes ECS wait for the value.
+  # A service with store: redis gets its cache's AUTH token as MESH_REDIS_PASSWORD.
   secrets = merge(
     each.value.store == "sql" ? {
       MESH_DB_HOST            = "${module.data.connection_secret_arns[each.key]}:host::"
@@ -180,6 +181,9 @@ module "service" {
     } : {},
     each.value.protocol == "grpc" ? {
       MESH_PAGE_TOKEN_KEY = aws_secretsmanager_secret_version.page_token_key.secret_id
+    } : {},
+    each.value.store == "redis" ? {
+      MESH_REDIS_PASSWORD = "${module.cache.auth_token_secret_arns[each.key]}:auth_token::"
     } : {},
   )
   runtime_secret_arns = each.value.store == "sql" ? [module.data.master_user_secret_arn] : []

@@ -80,3 +80,15 @@ output "cognito_sign_in_url" {
     null,
   )
 }
+
+output "caches" {
+  description = "Per service with store: redis: its cache's primary endpoint and port (TLS; the task's MESH_REDIS_URL), replication group id, and the ARN of the secret holding its AUTH token (JSON key auth_token). No token here."
+  value = {
+    for name in local.caches : name => {
+      endpoint              = module.cache.primary_endpoints[name]
+      port                  = module.cache.port
+      replication_group_id  = module.cache.replication_group_ids[name]
+      auth_token_secret_arn = module.cache.auth_token_secret_arns[name]
+    }
+  }
+}

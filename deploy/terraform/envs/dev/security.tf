@@ -1,7 +1,8 @@
 # Who may call whom. Every rule here comes from services.yaml: a service's
 # security group admits exactly the services that list it in depends_on, on
 # its own port; the REST gateway also admits the API Gateway VPC link and the
-# streaming NLB; the database admits exactly the services with store: sql.
+# streaming NLB; the database admits exactly the services with store: sql, and
+# each cache exactly the one service with store: redis that owns it.
 
 resource "aws_vpc_security_group_ingress_rule" "mesh" {
   for_each = local.calls
@@ -64,4 +65,26 @@ resource "aws_vpc_security_group_egress_rule" "database" {
   ip_protocol                  = "tcp"
   from_port                    = module.data.port
   to_port                      = module.data.port
+}
+
+resource "aws_vpc_security_group_ingress_rule" "cache" {
+  for_each = toset(local.caches)
+
+  security_group_id            = module.cache.security_group_ids[each.key]
+  referenced_security_group_id = module.service[each.key].security_group_id
+  description                  = "${each.key} to its cache"
+  ip_protocol                  = "tcp"
+  from_port                    = module.cache.port
+  to_port                      = module.cache.port
+}
+
+resource "aws_vpc_security_group_egress_rule" "cache" {
+  for_each = toset(local.caches)
+
+  security_group_id            = module.service[each.key].security_group_id
+  referenced_security_group_id = module.cache.security_group_ids[each.key]
+  description                  = "${each.key} to its cache"
+  ip_protocol                  = "tcp"
+  from_port                    = module.cache.port
+  to_port                      = module.cache.port
 }

@@ -257,6 +257,61 @@ variable "db_skip_final_snapshot" {
   default     = true
 }
 
+variable "cache_node_type" {
+  type        = string
+  description = "ElastiCache node type of the caches of services with store: redis (Valkey)."
+  default     = "cache.t4g.micro"
+
+  validation {
+    condition     = startswith(var.cache_node_type, "cache.")
+    error_message = "cache_node_type must be an ElastiCache node type such as cache.t4g.micro."
+  }
+}
+
+variable "cache_replicas" {
+  type        = number
+  description = "Read replicas per cache beside the primary (0 in dev: one node, no failover; a lost node loses the carts in it). Each replica costs as much as the primary."
+  default     = 0
+
+  validation {
+    condition     = var.cache_replicas >= 0 && var.cache_replicas <= 5 && floor(var.cache_replicas) == var.cache_replicas
+    error_message = "cache_replicas must be a whole number from 0 to 5."
+  }
+}
+
+variable "cache_multi_az" {
+  type        = bool
+  description = "Put each cache's replicas in other availability zones than its primary (needs cache_replicas >= 1); off in dev."
+  default     = false
+
+  validation {
+    condition     = !var.cache_multi_az || var.cache_replicas >= 1
+    error_message = "cache_multi_az needs cache_replicas >= 1."
+  }
+}
+
+variable "cache_snapshot_retention_days" {
+  type        = number
+  description = "Days of daily cache snapshots (0, the default: none; carts expire after two weeks anyway)."
+  default     = 0
+
+  validation {
+    condition     = var.cache_snapshot_retention_days >= 0 && var.cache_snapshot_retention_days <= 35
+    error_message = "cache_snapshot_retention_days must be between 0 and 35."
+  }
+}
+
+variable "cache_auth_token_version" {
+  type        = number
+  description = "Version of the caches' AUTH tokens: raise it to write new random tokens; the old one stays valid (ROTATE) until the next change, so roll the services to pick the new one up."
+  default     = 1
+
+  validation {
+    condition     = var.cache_auth_token_version >= 1 && floor(var.cache_auth_token_version) == var.cache_auth_token_version
+    error_message = "cache_auth_token_version must be a positive integer."
+  }
+}
+
 variable "api_throttling_rate_limit" {
   type        = number
   description = "Requests per second the API admits (steady state)."
