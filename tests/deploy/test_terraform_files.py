@@ -133,3 +133,18 @@ def test_the_deploy_guide_names_real_outputs_and_variables() -> None:
     assert variables <= set(env.variables), f"unknown variables: {variables - set(env.variables)}"
     for required in ("api_url", "cloudmap_namespace", "ecs_cluster_name", "ecr_repository_url"):
         assert required in env.outputs
+
+
+def test_the_secret_reference_rule_takes_whole_secrets_and_json_keys() -> None:
+    """ECS reads a plain-string secret by its bare ARN (the page-token key) and one key of
+    a JSON secret as ARN:KEY:: (the database); the module's validation must take both."""
+    module = next(m for m in all_modules() if m.name == "modules/ecs_service")
+    condition = str(module.variables["secrets"]["validation"][0]["condition"])
+    pattern = re.search(r'regex\("(.+?)", v\)', condition)
+    assert pattern is not None, condition
+    rule = re.compile(pattern.group(1).replace("\\\\", "\\"))
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-dev/page-token-AbCdEf"
+    assert rule.match(arn)
+    assert rule.match(arn + ":password::")
+    assert not rule.match("arn:aws:ssm:eu-west-1:123456789012:parameter/x")
+    assert not rule.match(arn + ":password:")

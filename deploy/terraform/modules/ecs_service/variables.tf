@@ -180,12 +180,12 @@ variable "environment" {
 
 variable "secrets" {
   type        = map(string)
-  description = "Environment variable name => Secrets Manager valueFrom (SECRET_ARN:JSON_KEY::), injected by ECS at start."
+  description = "Environment variable name => Secrets Manager valueFrom: SECRET_ARN:JSON_KEY:: for one key of a JSON secret, or the bare SECRET_ARN for a plain-string secret (the page-token key); injected by ECS at start."
   default     = {}
 
   validation {
-    condition     = alltrue([for v in values(var.secrets) : can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+:[^:]+::$", v))])
-    error_message = "Each secret must be a Secrets Manager ARN with a JSON key: arn:...:secret:NAME:KEY::."
+    condition     = alltrue([for v in values(var.secrets) : can(regex("^arn:aws[a-z-]*:secretsmanager:[^:]+:[0-9]{12}:secret:[^:]+(:[^:]+::)?$", v))])
+    error_message = "Each secret must be a Secrets Manager ARN, whole (arn:...:secret:NAME) or with a JSON key (arn:...:secret:NAME:KEY::)."
   }
 }
 
