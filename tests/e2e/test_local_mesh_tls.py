@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from mesh.certs import CLIENT, CertFiles
+from mesh.issuer import LocalIssuer
 from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials
 from mesh.topology import load_topology
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
@@ -101,10 +102,13 @@ def test_scripts_run_tls_serves_the_shop_on_mutual_tls(tmp_path: Path) -> None:
             assert order.total.amount_minor == 1800
 
         # The gateway reaches orders over mutual TLS too; its HTTP side is unchanged.
+        # Authentication is on by default: a customer's token from the mesh's own issuer.
+        token = LocalIssuer.load_or_create(data).mint("alice", ["orders.read", "orders.write"])
         with httpx.Client(base_url=f"http://127.0.0.1:{port['gateway']}", timeout=10) as http:
             created = http.post(
                 "/v1/orders",
                 json={"requestId": "tls-e2e-2", "lines": [{"sku": "mug", "quantity": "1"}]},
+                headers={"Authorization": f"Bearer {token}"},
             )
             assert created.status_code == 200, created.text
             assert http.get("/v1/stocks/mug").json()["available"] == "2"
