@@ -33,10 +33,10 @@ async def backend(port: int, gen: Path, initial_metadata: bool) -> None:
 
 def gateway_app(backend_port: int, gen: Path) -> Any:
     from gateway import LocalChannelProvider, create_app
-    from gateway.__main__ import configure_logging
+    from mesh.logs import configure_logging
 
     compile_echo(gen)
-    configure_logging("info")  # the access log stays on, as in production
+    configure_logging("gateway", "INFO")  # the access log stays on, as in production
     return create_app(
         LocalChannelProvider({"echo": backend_port}),
         services={"echo": SERVICE},

@@ -15,9 +15,11 @@ from mesh.db import Database
 from mesh.dbsecret import password_source
 from mesh.discovery import Registry, RegistryError, StaticRegistry, create_registry
 from mesh.logs import configure_logging
+from mesh.metrics import Metrics, MetricsServer
 from mesh.protos import service_descriptor
 from mesh.registration import Registration
 from mesh.server import MeshServer, ServiceUnit, run_service
+from mesh.telemetry import Telemetry
 from mesh.tls import server_name
 from mesh.topology import Topology, TopologyError, load_topology
 
@@ -39,7 +41,12 @@ def migrations_dir(package_file: str) -> Path:
 
 
 def build_server(
-    settings: Settings, unit: ServiceUnit, topology: Topology | None = None
+    settings: Settings,
+    unit: ServiceUnit,
+    topology: Topology | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    metrics: Metrics | None = None,
 ) -> MeshServer:
     senders = None
     if settings.tls is not None and settings.tls.client_auth:
@@ -55,6 +62,9 @@ def build_server(
         access_log=settings.access_log,
         tls=settings.tls,
         principal_senders=senders,
+        telemetry=telemetry,
+        metrics=metrics,
+        replica=settings.telemetry.replica,
     )
 
 
@@ -151,7 +161,10 @@ def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
     except (ConfigError, TopologyError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(service, settings.log_level)
+    observe = settings.telemetry
+    configure_logging(service, settings.log_level, observe.replica)
+    telemetry = Telemetry.from_settings(observe)
+    metrics = Metrics(service, observe.replica)
     database = Database(
         settings.database_url,
         service,
@@ -164,10 +177,18 @@ def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
     except (ValueError, RegistryError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    server = build_server(settings, unit)
+    if observe.metrics_port is not None:
+        # First of all, so the endpoint answers (mesh_serving 0) while migrations run.
+        unit.lifecycles = [
+            MetricsServer(metrics, observe.metrics_host, observe.metrics_port),
+            *unit.lifecycles,
+        ]
+    server = build_server(settings, unit, telemetry=telemetry, metrics=metrics)
     try:
         code = asyncio.run(run_service(server))
     except OSError as exc:
         log.error("cannot start: %s", exc)
         code = 1
+    finally:
+        telemetry.shutdown()
     sys.exit(code)

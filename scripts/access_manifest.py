@@ -70,7 +70,8 @@ def route_key(binding: Binding) -> str:
 def _sample(template: Template) -> str:
     """A concrete path the template matches: each wildcard filled in."""
     parts = [
-        s.literal if s.kind is SegmentKind.LITERAL
+        s.literal
+        if s.kind is SegmentKind.LITERAL
         else ("x/y" if s.kind is SegmentKind.DOUBLE_STAR else "x")
         for s in template.segments
     ]
@@ -83,8 +84,10 @@ def route_matches(key: str, method: str, path: str) -> bool:
     if key_method not in (method, "ANY"):
         return False
     pattern = "".join(
-        "[^/]+" if part.startswith("{") and not part.endswith("+}")
-        else ".+" if part.startswith("{")
+        "[^/]+"
+        if part.startswith("{") and not part.endswith("+}")
+        else ".+"
+        if part.startswith("{")
         else re.escape(part)
         for part in re.split(r"(\{[^}]+\})", key_path)
     )
@@ -154,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         if current == wanted:
             return 0
         diff = difflib.unified_diff(
-            current.splitlines(keepends=True), wanted.splitlines(keepends=True),
-            "committed", "from the contracts",
+            current.splitlines(keepends=True),
+            wanted.splitlines(keepends=True),
+            "committed",
+            "from the contracts",
         )
         sys.stderr.write("".join(diff))
         print(f"{args.out} is stale: run python scripts/access_manifest.py", file=sys.stderr)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -90,6 +91,8 @@ class EndpointWatcher:
         self._queues: set[asyncio.Queue[tuple[Endpoint, ...]]] = set()
         self.calls: Counter[str] = Counter()
         self.failures = 0  # consecutive; 0 while the registry answers
+        # time.monotonic() of the last answer from the registry (the cache's age, for metrics).
+        self.refreshed_at: float | None = None
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -174,6 +177,7 @@ class EndpointWatcher:
             )
             self._revision = revision
             self._publish(to_endpoints(instances, service=self.service))
+        self.refreshed_at = time.monotonic()
         self._ready.set()
 
     def _publish(self, endpoints: tuple[Endpoint, ...]) -> None:
@@ -185,7 +189,7 @@ class EndpointWatcher:
             self.service,
             len(endpoints),
             ", ".join(e.address for e in endpoints) or "none",
-            extra={"service": self.service, "endpoints": [e.address for e in endpoints]},
+            extra={"target_service": self.service, "endpoints": [e.address for e in endpoints]},
         )
         for listener in list(self._listeners):
             try:
@@ -218,7 +222,7 @@ class EndpointWatcher:
                     len(self._endpoints),
                     delay,
                     exc,
-                    extra={"service": self.service, "failures": self.failures},
+                    extra={"target_service": self.service, "failures": self.failures},
                 )
             else:
                 if full:
