@@ -33,6 +33,7 @@ from mesh.context import current_request_id
 
 __all__ = [
     "ACCESS_FIELDS",
+    "ACCESS_LOGGERS",
     "CORE_FIELDS",
     "HTTP_ACCESS_FIELDS",
     "JsonFormatter",
@@ -45,6 +46,7 @@ CORE_FIELDS = ("time", "level", "service", "replica", "logger", "message")
 CALL_FIELDS = ("request_id", "trace_id", "span_id")
 ACCESS_FIELDS = ("rpc", "code", "duration_ms", "peer")
 HTTP_ACCESS_FIELDS = (*ACCESS_FIELDS, "http_method", "route", "path", "http_status")
+ACCESS_LOGGERS = frozenset({"mesh.access", "gateway.access"})
 _LEVELS = frozenset({"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"})
 _HEX = frozenset("0123456789abcdef")
 
@@ -112,7 +114,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "gateway"):
+    # uvicorn's access logger stays as uvicorn left it (off): the gateway writes its own.
+    for name in ("uvicorn", "uvicorn.error", "gateway"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
@@ -137,8 +140,8 @@ def schema_problems(entry: Mapping[str, Any]) -> list[str]:
             isinstance(value, str) and len(value) == size and set(value) <= _HEX
         ):
             problems.append(f"{key} {value!r} is not {size} hex digits")
-    if entry["logger"].endswith(".access"):
-        wanted = HTTP_ACCESS_FIELDS if entry["logger"].startswith("gateway") else ACCESS_FIELDS
+    if entry["logger"] in ACCESS_LOGGERS:
+        wanted = HTTP_ACCESS_FIELDS if entry["logger"] == "gateway.access" else ACCESS_FIELDS
         problems += [f"access line without {key}" for key in wanted if key not in entry]
         if not isinstance(entry.get("duration_ms"), int | float):
             problems.append("duration_ms is not a number")
