@@ -29,7 +29,16 @@ KNOWN_BLOCKS = {
     "module",
     "ephemeral",
 }
-EXPECTED_MODULES = {"network", "discovery", "ecs_service", "data", "api_gateway", "ecr", "identity"}
+EXPECTED_MODULES = {
+    "network",
+    "discovery",
+    "ecs_service",
+    "data",
+    "api_gateway",
+    "ecr",
+    "identity",
+    "observability",
+}
 
 
 def test_the_expected_modules_exist() -> None:
