@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -260,7 +260,28 @@ def main() -> None:
     ratio = results["naive FastAPI"]["cpu_ms"] / results["gateway"]["cpu_ms"]
     share = results["gateway"]["rps"] / results["naive FastAPI"]["rps"]
     print(f"throughput gateway/naive: {share:.2f}")
+    with process("backend", str(backend_port), str(gen), *backend_args):
+        wait_port(backend_port)
+        tracing_rows(measure, env, opts.rounds)
     print(f"ratio: {ratio:.2f}")
+
+
+def tracing_rows(
+    measure: Callable[[str, dict[str, str] | None], dict[str, float]],
+    env: dict[str, str],
+    rounds: int,
+) -> None:
+    """Gateway CPU per request with tracing off, 10 % and 100 % sampled (benchmarks.tracing)."""
+    from benchmarks.tracing import MODES, report, sink, tracing_env
+
+    sink_port = free_port()
+    best: dict[str, float] = {}
+    with sink(sink_port):
+        for _ in range(rounds):  # modes alternate, the best of each is kept
+            for label, ratio in MODES.items():
+                result = measure("gateway", {**env, **tracing_env(ratio, sink_port)})
+                best[label] = min(best.get(label, float("inf")), result["cpu_ms"])
+    report(best.__getitem__, "tracing: gateway CPU per request under wrk, exported over OTLP gRPC")
 
 
 if __name__ == "__main__":
