@@ -68,7 +68,9 @@ def gateway_env() -> dict[str, str]:
 def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks._servers", *args],
+        # Access lines go to stderr (the one log stream of every process): not measured.
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     try:

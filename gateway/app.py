@@ -78,6 +78,7 @@ class Gateway:
         self.metrics = metrics or Metrics("gateway")
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self, self.drain)
+        self._span_shapes: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
 
     @property
     def draining(self) -> bool:
@@ -139,12 +140,18 @@ class Gateway:
             )
             request_id = info.request_id
             headers = [(b"x-request-id", request_id.encode())]
+            match, allowed = self.router.match(method, path)
+            if match is not None:
+                route = match.route.template.source
             if self.tracer is not None:
+                # Started once the route is known, so its name and attributes are
+                # given at once (cheaper than renaming and adding them after).
+                name, attributes = self._span_shape(method, route)
                 span = self.tracer.start_span(
-                    method,
+                    name,
                     context=parent_context(info.traceparent),
                     kind=trace.SpanKind.SERVER,
-                    attributes={"http.request.method": method},
+                    attributes=attributes,
                 )
                 ids = span.get_span_context()
                 trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
@@ -153,16 +160,10 @@ class Gateway:
             elif info.traceparent is not None:
                 # Not tracing here: the caller's context travels on as it came.
                 info.metadata.append((TRACEPARENT, info.traceparent))
-            match, allowed = self.router.match(method, path)
             if match is None:
                 raise _no_route(method, path, allowed)
             endpoint = match.route
             rpc = endpoint.rpc
-            route = endpoint.template.source
-            if span is not None:
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("rpc.method", rpc)
             principal = await self.guard.admit(
                 endpoint.rule, info.authorization, scope.get("client"), info.forwarded_for
             )
@@ -238,6 +239,19 @@ class Gateway:
                     trace_id,
                     span_id,
                 )
+
+    def _span_shape(self, method: str, route: str) -> tuple[str, dict[str, str]]:
+        """The gateway span's name and attributes per method and route, made once each."""
+        key = (method, route)
+        shape = self._span_shapes.get(key)
+        if shape is None:
+            attributes = {"http.request.method": method}
+            if route:
+                attributes["http.route"] = route
+            shape = (f"{method} {route}" if route else method, attributes)
+            if len(self._span_shapes) < 4096:  # methods are free text; routes are not
+                self._span_shapes[key] = shape
+        return shape
 
     async def _rpc_error(
         self, send: Send, error: grpc.aio.AioRpcError, headers: list[tuple[bytes, bytes]]

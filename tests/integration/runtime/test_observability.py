@@ -8,6 +8,7 @@ test, shared by the four processes' tracers as the ADOT collector would be).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.request
 from collections.abc import AsyncIterator
@@ -313,3 +314,44 @@ def _no_secret_in_spans(spans: tuple[ReadableSpan, ...], secrets: list[str]) -> 
     for secret in secrets:
         for needle in {secret, secret.rsplit(".", 1)[-1]}:
             assert needle not in text
+
+
+async def test_the_watch_stream_continues_the_callers_trace(tmp_path: Path) -> None:
+    from grpc import aio
+
+    from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+
+    trace_id, parent_id = "5f0e8453cb44bf261b6118ea31910d74", "00f067aa0ba902b7"
+    async with observed_mesh(tmp_path) as mesh, _client(mesh.gateway) as client:
+        await _stock_a_mug(client, mesh.admin)
+        created = await client.post(
+            "/v1/orders",
+            json={"requestId": "watch-1", "lines": [{"sku": "mug", "quantity": "1"}]},
+            headers={"Authorization": f"Bearer {mesh.alice}"},
+        )
+        assert created.status_code == 200, created.text
+        async with aio.insecure_channel(mesh.servers["orders"].address) as channel:
+            stub = orders_pb2_grpc.OrdersServiceStub(channel)
+            call = stub.WatchOrder(
+                orders_pb2.WatchOrderRequest(name=created.json()["name"]),
+                metadata=(("traceparent", f"00-{trace_id}-{parent_id}-01"),),
+            )
+            first: Any = await call.read()  # a WatchOrderResponse (the sync stub's types)
+            assert first.order.name == created.json()["name"]
+            call.cancel()
+
+            def watched() -> list[ReadableSpan]:
+                return [
+                    s
+                    for s in mesh.spans.get_finished_spans()
+                    if s.name.endswith("OrdersService/WatchOrder")
+                ]
+
+            for _ in range(500):  # the server ends its span when it sees the cancellation
+                if watched():
+                    break
+                await asyncio.sleep(0.01)
+    (span,) = watched()
+    assert span.context is not None and _hex(span.context.trace_id, 32) == trace_id
+    assert span.parent is not None and _hex(span.parent.span_id, 16) == parent_id
+    assert span.kind is SpanKind.SERVER
