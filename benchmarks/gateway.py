@@ -283,7 +283,7 @@ def tracing_rows(
             for label, ratio in MODES.items():
                 result = measure("gateway", {**env, **tracing_env(ratio, sink_port)})
                 best[label] = min(best.get(label, float("inf")), result["cpu_ms"])
-    report(best.__getitem__, "tracing: gateway CPU per request under wrk, exported over OTLP gRPC")
+    report(best.__getitem__, "tracing: gateway CPU per request under wrk, exported over OTLP/HTTP")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ In one run, on loopback, against the same kind of server:
    same servicer: CPU per request of the server process (target <= 1.10x);
 3. registry calls per minute of one client, idle and under load;
 4. what tracing costs the server: CPU per request on the mesh runtime with
-   tracing off, 10 % and 100 % sampled, exported over OTLP gRPC to a sink
+   tracing off, 10 % and 100 % sampled, exported over OTLP/HTTP to a sink
    (see :mod:`benchmarks.tracing`); metrics are on in every row.
 
 Phases alternate (bare, mesh, bare, mesh) and the best of each is kept, so a
@@ -334,7 +334,7 @@ async def tracing_rows(
                     best[label] = min(best.get(label, float("inf")), result.cpu_per_request_ms)
             report(
                 best.__getitem__,
-                f"tracing: server CPU per request at {rate:g} calls/s, exported over OTLP gRPC",
+                f"tracing: server CPU per request at {rate:g} calls/s, exported over OTLP/HTTP",
             )
         finally:
             for channel in channels.values():

@@ -1,23 +1,24 @@
 """What tracing costs: the rows ``scripts/bench mesh`` and ``scripts/bench gateway`` add.
 
-The measured process exports over OTLP gRPC, as on AWS (to the ADOT sidecar),
-to :func:`serve_sink`: a real OTLP trace service in a process of its own that
-accepts and counts spans, so the exporter's whole cost (batching, protobuf,
-the gRPC call) lands in the measured process and the collector's in none.
-Metrics are always on in every row; "off" is ``MESH_TRACES_EXPORTER=none``.
+The measured process exports over OTLP/HTTP, as on AWS (to the ADOT sidecar,
+see modules/ecs_service), to :func:`serve_sink`: an HTTP server in a process of
+its own that takes ``POST /v1/traces`` and answers 200, so the exporter's whole
+cost (batching, protobuf, the HTTP request) lands in the measured process and
+the collector's in none. Metrics are always on in every row; "off" is
+``MESH_TRACES_EXPORTER=none``.
 
     python -m benchmarks.tracing sink <port>      (started by the benchmarks)
 """
 
 from __future__ import annotations
 
-import asyncio
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["MODES", "report", "sink", "tracing_env"]
 
@@ -30,33 +31,43 @@ def tracing_env(ratio: float | None, sink_port: int) -> dict[str, str]:
     if ratio is None:
         return {"MESH_TRACES_EXPORTER": "none"}
     return {
-        "MESH_TRACES_EXPORTER": "otlp-grpc",
-        "MESH_TRACES_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+        "MESH_TRACES_EXPORTER": "otlp-http",
+        "MESH_TRACES_ENDPOINT": f"http://127.0.0.1:{sink_port}/v1/traces",
         "MESH_TRACES_SAMPLE_RATIO": str(ratio),
     }
 
 
-async def serve_sink(port: int) -> None:
-    from grpc import aio
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+class _Accept(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace endpoint that keeps nothing."""
 
-    class Sink(trace_service_pb2_grpc.TraceServiceServicer):
-        async def Export(self, request: Any, context: Any) -> Any:
-            return trace_service_pb2.ExportTraceServiceResponse()
+    protocol_version = "HTTP/1.1"  # keep-alive, as a collector would
 
-    server = aio.server()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Sink(), server)  # type: ignore[no-untyped-call]
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    await server.wait_for_termination()
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def serve_sink(port: int) -> None:
+    ThreadingHTTPServer(("127.0.0.1", port), _Accept).serve_forever()
 
 
 @contextmanager
 def sink(port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """An OTLP trace sink on ``port`` for as long as the block runs."""
+    """An OTLP/HTTP trace sink on ``port`` for as long as the block runs."""
     process = subprocess.Popen([sys.executable, "-m", "benchmarks.tracing", "sink", str(port)])
     try:
-        time.sleep(0.5)  # exporters retry, so a late sink only delays the first batch
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
         yield process
     finally:
         process.terminate()
@@ -77,7 +88,7 @@ def report(cpu_ms: Callable[[str], float], title: str) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["sink"]:
-        asyncio.run(serve_sink(int(sys.argv[2])))
+        serve_sink(int(sys.argv[2]))
 
 
 if __name__ == "__main__":

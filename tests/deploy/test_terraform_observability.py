@@ -36,8 +36,8 @@ def test_the_sidecar_is_optional_and_the_app_exports_to_it(ecs_service: Module) 
     assert "readonlyRootFilesystem = true" in sidecars
     assert 'user = "10001:10001"' in sidecars
     telemetry = ecs_service.locals["telemetry_environment"]
-    assert telemetry["MESH_TRACES_EXPORTER"] == "otlp-grpc"
-    assert telemetry["MESH_TRACES_ENDPOINT"] == "http://127.0.0.1:4317"
+    assert telemetry["MESH_TRACES_EXPORTER"] == "otlp-http"
+    assert telemetry["MESH_TRACES_ENDPOINT"] == "http://127.0.0.1:4318/v1/traces"
     # Metrics on the task's loopback only: neither the VPC nor API Gateway reaches them.
     assert telemetry["MESH_METRICS_HOST"] == "127.0.0.1"
     (task,) = ecs_service.resources_of("aws_ecs_task_definition").values()
@@ -81,7 +81,7 @@ def test_the_collector_sends_spans_to_xray_and_metrics_as_emf(observability: Mod
         "awsemf",
         "otlp",
         "prometheus",
-        "127.0.0.1:4317",
+        "127.0.0.1:4318",
         "MESH_METRICS_PORT",
     ):
         assert needle in config

@@ -3,7 +3,7 @@
 # a dashboard, alarms and the SNS topic they notify.
 #
 # Each process serves Prometheus text on its side port (MESH_METRICS_PORT) and
-# sends spans over OTLP gRPC to 127.0.0.1:4317; the collector scrapes the one
+# sends spans over OTLP/HTTP to 127.0.0.1:4318; the collector scrapes the one
 # and receives the other, and exports metrics as CloudWatch Embedded Metric
 # Format log events (awsemf: no agent, no PutMetricData) and spans to X-Ray
 # (awsxray; the mesh's trace ids carry the epoch seconds X-Ray needs).
@@ -18,7 +18,8 @@ locals {
     receivers = {
       otlp = {
         protocols = {
-          grpc = { endpoint = "127.0.0.1:4317" }
+          http = { endpoint = "127.0.0.1:4318" }
+          grpc = { endpoint = "127.0.0.1:4317" } # for MESH_TRACES_EXPORTER=otlp-grpc
         }
       }
       prometheus = {
