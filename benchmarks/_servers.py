@@ -33,14 +33,18 @@ async def backend(port: int, gen: Path, initial_metadata: bool) -> None:
 
 def gateway_app(backend_port: int, gen: Path) -> Any:
     from gateway import LocalChannelProvider, create_app
-    from gateway.__main__ import configure_logging
+    from mesh.config import load_telemetry
+    from mesh.logs import configure_logging
+    from mesh.telemetry import Telemetry
 
     compile_echo(gen)
-    configure_logging("info")  # the access log stays on, as in production
+    configure_logging("gateway", "INFO")  # the access log stays on, as in production
     return create_app(
         LocalChannelProvider({"echo": backend_port}),
         services={"echo": SERVICE},
         settings=Settings.from_env(),
+        # MESH_TRACES_* from the environment: off unless the tracing rows set them.
+        telemetry=Telemetry.from_settings(load_telemetry("gateway"), entry=True),
         generated_package=None,
     )
 

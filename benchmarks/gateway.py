@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -103,7 +103,9 @@ def gateway_rows(
 def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks._servers", *args],
+        # Access lines go to stderr (the one log stream of every process): not measured.
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, **(env or {})},
     )
     try:
@@ -291,6 +293,12 @@ def main() -> None:
                 runs[name].append(measure(*front))
         # Not in the ratio: how much of the gap is the gateway's gRPC settings alone.
         control = measure("naive", env, {})
+        # The cost of tracing, on the no-token gateway row (printed after the table).
+        tracing = tracing_rows(
+            lambda role, row_env: measure(role, row_env, {}),
+            fronts["gateway"][1] or {},
+            opts.rounds,
+        )
     results.update({name: combine(r) for name, r in runs.items()})
     results["naive + gRPC env"] = control
     print(f"{'':22} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
@@ -327,7 +335,29 @@ def main() -> None:
     ratio = results["naive FastAPI"]["cpu_ms"] / results["gateway"]["cpu_ms"]
     share = results["gateway"]["rps"] / results["naive FastAPI"]["rps"]
     print(f"throughput gateway/naive: {share:.2f}")
+    tracing()
     print(f"ratio: {ratio:.2f}")
+
+
+def tracing_rows(
+    measure: Callable[[str, dict[str, str] | None], dict[str, float]],
+    env: dict[str, str],
+    rounds: int,
+) -> Callable[[], None]:
+    """Gateway CPU per request with tracing off, 10 % and 100 % sampled (benchmarks.tracing);
+    measured now, against the running backend; returns what prints the figures."""
+    from benchmarks.tracing import MODES, report, sink, tracing_env
+
+    sink_port = free_port()
+    best: dict[str, float] = {}
+    with sink(sink_port):
+        for _ in range(rounds):  # modes alternate, the best of each is kept
+            for label, ratio in MODES.items():
+                result = measure("gateway", {**env, **tracing_env(ratio, sink_port)})
+                best[label] = min(best.get(label, float("inf")), result["cpu_ms"])
+    return lambda: report(
+        best.__getitem__, "tracing: gateway CPU per request under wrk, exported over OTLP/HTTP"
+    )
 
 
 if __name__ == "__main__":

@@ -139,11 +139,11 @@ def main() -> None:
     app = create_app(
         _Provider(pb2), services={"echo": SERVICE}, settings=settings, generated_package=None
     )
-    from gateway.__main__ import configure_logging
+    from mesh.logs import configure_logging
 
-    sys.stdout = _Sink()  # the access log's cost counts, not the terminal's
+    sys.stderr = _Sink()  # the access log's cost counts, not the terminal's
     try:
-        configure_logging("info")
+        configure_logging("gateway", "INFO")
         loop.run_until_complete(_drive(app, 1000, authorization))
         if opts.profile:
             profiler = cProfile.Profile()
@@ -161,7 +161,7 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t0)
             result = f"gateway hot path (auth {opts.auth}): {best / opts.requests * 1e6:.1f} us/request\n"
     finally:
-        sys.stdout = sys.__stdout__
+        sys.stderr = sys.__stderr__
         if jwks is not None:
             loop.run_until_complete(jwks.close())
     print(result, end="")

@@ -8,7 +8,10 @@ In one run, on loopback, against the same kind of server:
 2. server side: a service on the mesh runtime (interceptors, access log,
    health, reflection, registration) vs a bare ``grpc.aio`` server with the
    same servicer: CPU per request of the server process (target <= 1.10x);
-3. registry calls per minute of one client, idle and under load.
+3. registry calls per minute of one client, idle and under load;
+4. what tracing costs the server: CPU per request on the mesh runtime with
+   tracing off, 10 % and 100 % sampled, exported over OTLP/HTTP to a sink
+   (see :mod:`benchmarks.tracing`); metrics are on in every row.
 
 Phases alternate (bare, mesh, bare, mesh) and the best of each is kept, so a
 noisy neighbour hurts both alike. The last line is ``ratio: X.XX`` (mesh/bare
@@ -77,9 +80,11 @@ async def serve(mode: str, port_file: Path, registry_file: Path) -> None:
         port_file.write_text(str(port))
         await server.wait_for_termination()
         return
+    from mesh.config import load_telemetry
     from mesh.logs import configure_logging
     from mesh.registration import Registration
     from mesh.server import MeshServer, ServiceUnit
+    from mesh.telemetry import Telemetry
 
     # The access log stays on and goes to a file, as it would to CloudWatch.
     log = open(port_file.with_suffix(".log"), "w")  # noqa: SIM115 - lives as long as the process
@@ -90,9 +95,12 @@ async def serve(mode: str, port_file: Path, registry_file: Path) -> None:
         SERVICE,
         [catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name],
         lambda s: catalog_pb2_grpc.add_CatalogServiceServicer_to_server(servicer, s),
-        announcers=[Registration(registry, SERVICE, "127.0.0.1")],
+        # The tracing phases' servers are called directly, never found through the registry.
+        announcers=[Registration(registry, SERVICE, "127.0.0.1")] if mode == "mesh" else [],
     )
-    mesh_server = MeshServer(unit, port=0)  # access log on, as in production
+    # MESH_TRACES_* from the environment (off unless the tracing phases set them).
+    telemetry = Telemetry.from_settings(load_telemetry(SERVICE))
+    mesh_server = MeshServer(unit, port=0, telemetry=telemetry)  # access log on, as in production
     await mesh_server.start()
     port_file.write_text(str(mesh_server.port))
     await mesh_server.wait_for_termination()
@@ -159,8 +167,10 @@ async def load(
     return Result(label, len(latencies), elapsed, latencies, cpu_seconds(pid) - cpu_before)
 
 
-def start_server(mode: str, tmp: Path, registry_file: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port_file = tmp / f"{mode}.port"
+def start_server(
+    mode: str, tmp: Path, registry_file: Path, env: dict[str, str] | None = None, name: str = ""
+) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = tmp / f"{name or mode}.port"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -170,7 +180,8 @@ def start_server(mode: str, tmp: Path, registry_file: Path) -> tuple[subprocess.
             mode,
             str(port_file),
             str(registry_file),
-        ]
+        ],
+        env={**os.environ, **(env or {})},
     )
     deadline = time.monotonic() + 30
     while not (port_file.exists() and port_file.read_text()):
@@ -281,6 +292,7 @@ async def run(seconds: float, concurrency: int, rounds: int, rate: float) -> flo
             f"(load: {sum(r.calls for r in client_mesh)} mesh calls; revision polls "
             f"{watcher.calls['revision']}, full fetches {watcher.calls['discover']})"
         )
+        await tracing_rows(tmp, registry_file, seconds, concurrency, rounds, rate)
         return ratio
     finally:
         await bare_channel.close(None)
@@ -289,6 +301,55 @@ async def run(seconds: float, concurrency: int, rounds: int, rate: float) -> flo
         for process in (bare_proc, mesh_proc):
             process.terminate()
             process.wait(10)
+
+
+async def tracing_rows(
+    tmp: Path, registry_file: Path, seconds: float, concurrency: int, rounds: int, rate: float
+) -> None:
+    """Server CPU per request with tracing off, 10 % and 100 % sampled (benchmarks.tracing)."""
+    from benchmarks.tracing import MODES, report, sink, tracing_env
+
+    sink_port = free_port()
+    with sink(sink_port):
+        servers = {
+            label: start_server(
+                "traced", tmp, registry_file, tracing_env(ratio, sink_port), f"traced-{i}"
+            )
+            for i, (label, ratio) in enumerate(MODES.items())
+        }
+        channels = {
+            label: aio.insecure_channel(f"127.0.0.1:{port}") for label, (_, port) in servers.items()
+        }
+        try:
+            best: dict[str, float] = {}
+            for _ in range(rounds):  # modes alternate, the best of each is kept
+                for label, channel in channels.items():
+                    stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+
+                    async def call(stub: Any = stub) -> Any:
+                        return await stub.GetProduct(REQUEST, timeout=5)
+
+                    pid = servers[label][0].pid
+                    result = await load(label, call, seconds, concurrency, pid, rate)
+                    best[label] = min(best.get(label, float("inf")), result.cpu_per_request_ms)
+            report(
+                best.__getitem__,
+                f"tracing: server CPU per request at {rate:g} calls/s, exported over OTLP/HTTP",
+            )
+        finally:
+            for channel in channels.values():
+                await channel.close(None)
+            for process, _ in servers.values():
+                process.terminate()
+                process.wait(10)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def main() -> None:

@@ -6,37 +6,23 @@ port defaults to the gateway entry of services.yaml, else 8080.
 
 from __future__ import annotations
 
-import json
-import logging
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
-from gateway.discovery import mesh_app
-from gateway.drain import DrainOnSigterm
+from gateway.app import create_app
+from gateway.drain import Drain, DrainOnSigterm
 from gateway.http import GatewayHttpProtocol
 from gateway.settings import Settings, SettingsError
+from mesh.config import ConfigError, load_telemetry
+from mesh.logs import configure_logging
 
 __all__ = ["build", "main", "uvicorn_options"]
 
 GATEWAY_SERVICE = "gateway"
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, so log shippers need no parsing rules."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
-        entry: dict[str, object] = {
-            "time": self.formatTime(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        entry["message"] = message
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, separators=(",", ":"))
 
 
 def default_port() -> int:
@@ -54,26 +40,21 @@ def settings() -> Settings:
     return Settings.from_env(default_port=default_port())
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("gateway")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-
-
 def build() -> DrainOnSigterm:
     """App factory for uvicorn: each worker process builds its own app.
 
-    Backends are found through the mesh registry (``MESH_REGISTRY``: the local
-    registry file by default, Cloud Map on AWS). On SIGTERM it drains first
-    (see :mod:`gateway.drain`).
+    The gateway itself comes from its one composition root,
+    :func:`gateway.app.create_app` (backends through the mesh registry,
+    ``MESH_REGISTRY``: the local registry file by default, Cloud Map on
+    AWS). This adds only what belongs to the process: on SIGTERM it drains
+    first (see :mod:`gateway.drain`), with the same :class:`Drain` the app reads.
     """
     current = settings()
-    configure_logging(current.log_level)
-    app = mesh_app(current)
-    return DrainOnSigterm(app, app.app, current.drain_seconds)
+    observe = load_telemetry(GATEWAY_SERVICE)
+    configure_logging(GATEWAY_SERVICE, current.log_level, observe.replica)
+    drain = Drain()
+    app = create_app(settings=current, drain=drain)
+    return DrainOnSigterm(app, drain, current.drain_seconds)
 
 
 def uvicorn_options(current: Settings) -> dict[str, Any]:
@@ -86,6 +67,8 @@ def uvicorn_options(current: Settings) -> dict[str, Any]:
         "http": GatewayHttpProtocol,  # httptools, one write per response
         "lifespan": "on",
         "access_log": False,  # ours is structured; uvicorn's would duplicate it
+        # uvicorn's own lines go through the root logger: the mesh's JSON schema.
+        "log_config": None,
         # Nothing reads the client address or scheme, so X-Forwarded-* rewriting
         # would be a layer per request for nothing; and no server banner.
         "proxy_headers": False,
@@ -98,13 +81,24 @@ def uvicorn_options(current: Settings) -> dict[str, Any]:
     }
 
 
+def _stopped_cleanly(sig: int, frame: FrameType | None) -> None:
+    """Where uvicorn's re-raised signal lands once it has shut down cleanly."""
+
+
 def main() -> None:
     try:
         current = settings()
-    except SettingsError as exc:
+        observe = load_telemetry(GATEWAY_SERVICE)
+    except (SettingsError, ConfigError) as exc:
         # Like the services: one line naming the variable, exit 2, no traceback.
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
+    configure_logging(GATEWAY_SERVICE, current.log_level, observe.replica)
+    # uvicorn handles SIGTERM (graceful shutdown), then restores the handler it found and
+    # raises the signal again; with the default handler the process would die of it (exit
+    # -15) after a clean stop. ECS's SIGTERM is a normal stop: exit 0, like the services.
+    signal.signal(signal.SIGTERM, _stopped_cleanly)
+    signal.signal(signal.SIGINT, _stopped_cleanly)
     uvicorn.run("gateway.__main__:build", factory=True, **uvicorn_options(current))
 
 

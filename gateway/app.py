@@ -1,8 +1,7 @@
-"""The gateway as a plain ASGI application, and its composition root :func:`create_app`.
+"""The gateway as a plain ASGI application, and its one composition root :func:`create_app`.
 
-    app = create_app(LocalChannelProvider({"catalog": 50051}))
-    # or, with the services of services.yaml and ports from it:
-    app = create_app()
+    app = create_app(LocalChannelProvider({"catalog": 50051}))   # fixed addresses (tests)
+    app = create_app()   # production: backends through the registry, settings from the environment
 
 Per request: match the route (trie), transcode (prepared per route), call the
 backend through the channel provider, write JSON. Everything that needs the
@@ -14,14 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
+from opentelemetry import trace
+from opentelemetry.trace import Span, StatusCode
 
 from gateway import ops
-from gateway.accesslog import AccessLog
 from gateway.asgi import Receive, Scope, Send, read_body, respond
-from gateway.channels import ChannelProvider, LocalChannelProvider
+from gateway.channels import ChannelProvider
+from gateway.drain import Drain
 from gateway.endpoint import Endpoint
 from gateway.errors import (
     GatewayError,
@@ -38,7 +39,13 @@ from gateway.rules import bindings_for, import_generated, resolve_services
 from gateway.settings import Settings
 from gateway.streaming import stream_response
 from mesh.access import check_services
+from mesh.accesslog import AccessLog
+from mesh.metrics import Metrics
 from mesh.principal import to_metadata
+from mesh.telemetry import TRACEPARENT, Telemetry, parent_context, traceparent
+
+if TYPE_CHECKING:
+    from mesh.config import Settings as MeshSettings
 
 __all__ = ["Gateway", "create_app"]
 
@@ -57,18 +64,31 @@ class Gateway:
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         access_log: AccessLog | None = None,
         guard: Guard | None = None,
+        *,
+        drain: Drain | None = None,
+        telemetry: Telemetry | None = None,
+        metrics: Metrics | None = None,
+        on_startup: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.router = router
         self.channels = channels
         self.settings = settings
         self.openapi = openapi
         self.backends = sorted({e.backend for e in router.routes()})
-        self.draining = False
+        self.drain = drain or Drain()
+        self._on_startup = on_startup or []
         self._on_shutdown = on_shutdown or []
         self.access_log = access_log
         self.guard = guard or Guard(settings)
+        self.tracer = telemetry.tracer if telemetry is not None else None
+        self.metrics = metrics or Metrics("gateway")
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
-        self._ops = ops.OpsEndpoints(self)
+        self._ops = ops.OpsEndpoints(self, self.drain)
+        self._span_shapes: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+
+    @property
+    def draining(self) -> bool:
+        return self.drain.draining
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -81,11 +101,15 @@ class Gateway:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                for hook in self._on_startup:
+                    await hook()
                 await self.guard.start()
+                self.metrics.serving.set(1)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 # /readyz turns 503 first so a load balancer stops sending work.
-                self.draining = True
+                self.drain.begin()
+                self.metrics.serving.set(0)
                 await self.guard.stop()
                 for hook in self._on_shutdown:
                     await hook()
@@ -101,11 +125,18 @@ class Gateway:
         path = raw.decode("latin-1") if raw else scope["path"]
         query = scope["query_string"].decode("latin-1")
         request_id = ""
-        rpc = ""
+        rpc = route = ""
         status = 500
+        code = "UNKNOWN"
+        span: Span | None = None
+        trace_id = span_id = ""
+        metrics = self.metrics
+        metrics.http_in_flight.inc()
         try:
             if path in self._ops.paths:
+                route = path
                 status = await self._ops.handle(method, path, send)
+                code = "OK" if status < 400 else "UNAVAILABLE"
                 return
             info = read_headers(
                 scope["headers"],
@@ -116,6 +147,25 @@ class Gateway:
             request_id = info.request_id
             headers = [(b"x-request-id", request_id.encode())]
             match, allowed = self.router.match(method, path)
+            if match is not None:
+                route = match.route.template.source
+            if self.tracer is not None:
+                # Started once the route is known, so its name and attributes are
+                # given at once (cheaper than renaming and adding them after).
+                name, attributes = self._span_shape(method, route)
+                span = self.tracer.start_span(
+                    name,
+                    context=parent_context(info.traceparent),
+                    kind=trace.SpanKind.SERVER,
+                    attributes=attributes,
+                )
+                ids = span.get_span_context()
+                trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
+                info.metadata.append((TRACEPARENT, traceparent(ids)))
+                headers.append((b"x-trace-id", trace_id.encode()))
+            elif info.traceparent is not None:
+                # Not tracing here: the caller's context travels on as it came.
+                info.metadata.append((TRACEPARENT, info.traceparent))
             if match is None:
                 raise _no_route(method, path, allowed)
             endpoint = match.route
@@ -145,35 +195,78 @@ class Gateway:
                     info.event_stream,
                     heartbeat=self.settings.stream_heartbeat_seconds,
                 )
+                code = "OK"
                 if error is not None:
+                    code = error.code().name
                     status = await self._rpc_error(send, error, headers)
                 return
             try:
                 response = await call
             except grpc.aio.AioRpcError as error:
+                code = error.code().name
                 status = await self._rpc_error(send, error, headers)
                 return
             headers.extend(
                 metadata_headers(await call.initial_metadata(), await call.trailing_metadata())
             )
             status = 200
+            code = "OK"
             await respond(send, 200, transcoder.render(response), headers)
         except GatewayError as error:
             status = error.http_status
+            code = error.code.name
             headers = [(b"x-request-id", request_id.encode())] if request_id else []
+            if trace_id:
+                headers.append((b"x-trace-id", trace_id.encode()))
             headers.extend(error.headers)
             await respond(send, status, status_body(error.status()), headers)
         except Exception:
             # A gateway bug: still a JSON Status, and logged with its trace.
-            log.exception("unhandled error on %s %s", method, path)
-            status = 500
+            status, code = 500, "INTERNAL"
+            if span is not None:
+                with trace.use_span(span, end_on_exit=False):
+                    log.exception("unhandled error on %s %s", method, route or "(no route)")
+            else:
+                log.exception("unhandled error on %s %s", method, route or "(no route)")
             body = status_body({"code": 13, "message": "internal gateway error", "details": []})
             await respond(send, 500, body, [])
         finally:
+            seconds = time.perf_counter() - started
+            metrics.http_in_flight.dec()
+            metrics.http_done(route, method, status, seconds)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR, code)
+                span.end()
             if self.access_log is not None:
-                self.access_log.write(
-                    method, path, status, rpc, request_id, (time.perf_counter() - started) * 1000
+                client = scope.get("client")
+                self.access_log.request(
+                    method,
+                    route,
+                    path,
+                    status,
+                    code,
+                    rpc,
+                    seconds * 1000,
+                    request_id,
+                    f"{client[0]}:{client[1]}" if client else "",
+                    trace_id,
+                    span_id,
                 )
+
+    def _span_shape(self, method: str, route: str) -> tuple[str, dict[str, str]]:
+        """The gateway span's name and attributes per method and route, made once each."""
+        key = (method, route)
+        shape = self._span_shapes.get(key)
+        if shape is None:
+            attributes = {"http.request.method": method}
+            if route:
+                attributes["http.route"] = route
+            shape = (f"{method} {route}" if route else method, attributes)
+            if len(self._span_shapes) < 4096:  # methods are free text; routes are not
+                self._span_shapes[key] = shape
+        return shape
 
     async def _rpc_error(
         self, send: Send, error: grpc.aio.AioRpcError, headers: list[tuple[bytes, bytes]]
@@ -203,17 +296,41 @@ def create_app(
     *,
     services: Mapping[str, str] | None = None,
     settings: Settings | None = None,
+    mesh_settings: MeshSettings | None = None,
+    telemetry: Telemetry | None = None,
+    metrics: Metrics | None = None,
+    drain: Drain | None = None,
     generated_package: str | None = "shop",
 ) -> Gateway:
-    """Build the gateway.
+    """Build the gateway: the one place its parts are put together.
 
-    ``services`` maps mesh service names to proto service names; by default the
-    grpc entries of services.yaml. ``channels`` defaults to loopback ports from
-    services.yaml. ``generated_package`` is imported so its descriptors are in
-    the pool (None when the caller has imported its own).
+    Every part has a production default and can be passed instead (tests pass
+    their own channels). ``channels`` defaults to the mesh's discovery-backed
+    channels to the gateway's ``depends_on`` in services.yaml (started and
+    stopped with the server's lifespan), found through ``mesh_settings``
+    (``MESH_*``, read from the environment when not given), which also say
+    how to trace (``telemetry``); with ``channels`` given and no telemetry,
+    nothing is traced. ``services`` maps mesh service names to proto service
+    names; by default the grpc entries of services.yaml. ``generated_package``
+    is imported so its descriptors are in the pool (None when the caller has
+    imported its own).
     """
     settings = settings or Settings()
+    on_startup: list[Callable[[], Awaitable[None]]] = []
     on_shutdown: list[Callable[[], Awaitable[None]]] = []
+    if channels is None:
+        from gateway.discovery import discovery_channels
+        from mesh.config import load_settings
+        from mesh.topology import load_topology
+
+        topology = load_topology()
+        mesh_settings = mesh_settings or load_settings("gateway", topology=topology)
+        provider, watched = discovery_channels(mesh_settings, topology)
+        on_startup.append(watched.start)
+        on_shutdown.append(watched.stop)
+        channels = provider
+        if services is None:
+            services = provider.services
     if services is None:
         from mesh.topology import load_topology
 
@@ -223,10 +340,27 @@ def create_app(
             for s in topology.services.values()
             if s.protocol == "grpc" and s.grpc_service
         }
-    if channels is None:
-        local = LocalChannelProvider.from_topology()
-        on_shutdown.append(local.close)
-        channels = local
+    replica = mesh_settings.telemetry.replica if mesh_settings is not None else "0"
+    if telemetry is None:
+        telemetry = (
+            Telemetry.from_settings(mesh_settings.telemetry, entry=True)
+            if mesh_settings is not None
+            else Telemetry.off("gateway")
+        )
+        owned = telemetry
+
+        async def flush_spans() -> None:
+            owned.shutdown()  # made here, so ended here: what is queued is exported
+
+        on_shutdown.append(flush_spans)
+    metrics = metrics or Metrics("gateway", replica)
+    observe = mesh_settings.telemetry if mesh_settings is not None else None
+    if observe is not None and observe.metrics_port is not None:
+        from mesh.metrics import MetricsServer
+
+        endpoint = MetricsServer(metrics, observe.metrics_host, observe.metrics_port)
+        on_startup.append(endpoint.start)
+        on_shutdown.append(endpoint.stop)
     if generated_package:
         import_generated(generated_package)
     descriptors = resolve_services(services)
@@ -239,5 +373,20 @@ def create_app(
         oauth = OAuthUrls(settings.oauth_authorize_url, settings.oauth_token_url, prefix)
     openapi = build_openapi(bindings, descriptors, oauth=oauth)
     log.info("gateway: %d routes for %s", len(router), ", ".join(sorted(services)))
-    access_log = AccessLog() if settings.access_log else None
-    return Gateway(router, channels, settings, openapi, on_shutdown, access_log)
+    access_log = (
+        AccessLog("gateway", replica=replica, logger="gateway.access")
+        if settings.access_log
+        else None
+    )
+    return Gateway(
+        router,
+        channels,
+        settings,
+        openapi,
+        on_shutdown,
+        access_log,
+        drain=drain,
+        telemetry=telemetry,
+        metrics=metrics,
+        on_startup=on_startup,
+    )

@@ -11,6 +11,10 @@ uvicorn's SIGTERM handler at lifespan start-up, in each worker process (a
 worker is a uvicorn server of its own; with several workers the supervisor
 forwards SIGTERM to each, and each drains). A second SIGTERM during the
 drain stops at once; SIGINT (Ctrl-C) is left to uvicorn.
+
+The one piece of state the layers share is a :class:`Drain`, made by the
+composition root (:func:`gateway.app.create_app`) and handed to whoever sets
+or reads it: this handler, the gateway's lifespan and ``/readyz``.
 """
 
 from __future__ import annotations
@@ -22,21 +26,32 @@ import threading
 from types import FrameType
 from typing import Any
 
-from gateway.app import Gateway
 from gateway.asgi import Message, Receive, Scope, Send
 
-__all__ = ["DrainOnSigterm"]
+__all__ = ["Drain", "DrainOnSigterm"]
 
 log = logging.getLogger("gateway")
 _Handler = Any  # what signal.getsignal returns: a callable, SIG_DFL, SIG_IGN or None
 
 
+class Drain:
+    """Whether the gateway is draining: set once (SIGTERM or lifespan shutdown), never unset."""
+
+    __slots__ = ("draining",)
+
+    def __init__(self) -> None:
+        self.draining = False
+
+    def begin(self) -> None:
+        self.draining = True
+
+
 class DrainOnSigterm:
     """ASGI wrapper; ``seconds`` = 0 leaves SIGTERM to uvicorn alone."""
 
-    def __init__(self, app: Any, gateway: Gateway, seconds: float) -> None:
+    def __init__(self, app: Any, drain: Drain, seconds: float) -> None:
         self.app = app
-        self.gateway = gateway
+        self.drain = drain
         self.seconds = seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: _Handler = None
@@ -73,10 +88,10 @@ class DrainOnSigterm:
         self._loop = None
 
     def _on_sigterm(self, sig: int, frame: FrameType | None) -> None:
-        if self.gateway.draining or self._loop is None:
+        if self.drain.draining or self._loop is None:
             self._stop(sig)  # a second SIGTERM: no more waiting
             return
-        self.gateway.draining = True
+        self.drain.begin()
         # A signal handler runs between two bytecodes of the loop's thread: wake the
         # loop and schedule from there.
         self._loop.call_soon_threadsafe(self._start_timer, sig)

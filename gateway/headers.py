@@ -20,9 +20,11 @@ _KEY = re.compile(r"^[0-9a-z_.-]+\Z")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}\Z")
 _TIMEOUT = re.compile(r"^([0-9]{1,8})([HMSmun])\Z")
 _UNIT_SECONDS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
-# Always forwarded: W3C trace context. The bearer token is not: the gateway verifies
-# it and passes the principal on, so no service ever holds a caller's token.
-_ALWAYS = frozenset({b"traceparent", b"tracestate"})
+# Always forwarded: W3C tracestate. traceparent is read apart (the gateway's own span
+# becomes the backends' parent when tracing is on; else it travels on unchanged). The
+# bearer token is not: the gateway verifies it and passes the principal on, so no
+# service ever holds a caller's token.
+_ALWAYS = frozenset({b"tracestate"})
 _NEVER = frozenset({b"authorization", b"cookie", b"proxy-authorization"})
 
 
@@ -35,6 +37,7 @@ class RequestHeaders:
     content_length: int | None
     authorization: list[bytes]
     forwarded_for: list[bytes]
+    traceparent: str | None = None
 
 
 def parse_grpc_timeout(raw: str) -> float:
@@ -61,6 +64,7 @@ def read_headers(
     length: int | None = None
     authorization: list[bytes] = []
     forwarded_for: list[bytes] = []
+    parent: str | None = None
     for name, value in headers:
         if name.startswith(_PREFIX):
             key = name[len(_PREFIX) :].decode("latin-1")
@@ -70,6 +74,9 @@ def read_headers(
             authorization.append(value)
         elif name == b"x-forwarded-for":
             forwarded_for.append(value)
+        elif name == b"traceparent":
+            text = value.decode("latin-1")
+            parent = text if text.isascii() and text.isprintable() else None
         elif (name in _ALWAYS or name in forward) and not (
             name.startswith(_RESERVED) or name in _NEVER
         ):
@@ -102,6 +109,7 @@ def read_headers(
         length,
         authorization,
         forwarded_for,
+        parent,
     )
 
 

@@ -15,6 +15,7 @@ from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
     from gateway.app import Gateway
+    from gateway.drain import Drain
 
 __all__ = ["OpsEndpoints"]
 
@@ -30,8 +31,9 @@ DOCUMENT_PATHS = ("/openapi.json", "/docs")
 class OpsEndpoints:
     paths = frozenset({"/healthz", "/readyz", *DOCUMENT_PATHS})
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, drain: Drain) -> None:
         self._gateway = gateway
+        self._drain = drain
         self._openapi = json.dumps(gateway.openapi, separators=(",", ":")).encode()
         self._docs = render_docs(gateway.openapi).encode()
 
@@ -59,9 +61,10 @@ class OpsEndpoints:
         backends = gateway.backends
         results = await asyncio.gather(*(self._check(name) for name in backends))
         report: dict[str, Any] = dict(zip(backends, results, strict=True))
-        ready = not gateway.draining and all(r == "SERVING" for r in results)
+        draining = self._drain.draining
+        ready = not draining and all(r == "SERVING" for r in results)
         body: dict[str, Any] = {"status": "ready" if ready else "not ready", "backends": report}
-        if gateway.draining:
+        if draining:
             body["draining"] = True
         status = 200 if ready else 503
         await respond(send, status, json.dumps(body).encode(), [])

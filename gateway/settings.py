@@ -1,8 +1,11 @@
 """Gateway settings: read once from ``MESH_GATEWAY_*`` environment variables.
 
-The listen address and port fall back to the generic ``MESH_HOST`` and
-``MESH_PORT`` that the ECS task definition and the local runner set for every
-container.
+They are read by the mesh's one settings reader (:class:`mesh.config.Env`,
+errors are :class:`mesh.config.ConfigError` naming the variable); what every
+process shares (registry, TLS, logs, traces, metrics: ``MESH_*``) is in
+:mod:`mesh.config`, and :func:`gateway.app.create_app` takes both. The listen
+address and port fall back to the generic ``MESH_HOST`` and ``MESH_PORT`` that
+the ECS task definition and the local runner set for every container.
 
 | variable | default | meaning |
 |---|---|---|
@@ -16,7 +19,7 @@ container.
 | MESH_GATEWAY_DRAIN_SECONDS | 5 | on SIGTERM, /readyz reports 503 this long while serving, before shutdown starts (0: no drain) |
 | MESH_GATEWAY_GRACE_SECONDS | MESH_SHUTDOWN_GRACE_SECONDS, else 20 | then in-flight requests get this long |
 | MESH_GATEWAY_ACCESS_LOG | true | one JSON line per request on stdout |
-| MESH_GATEWAY_LOG_LEVEL | info | gateway log level |
+| MESH_GATEWAY_LOG_LEVEL | MESH_LOG_LEVEL, else info | gateway log level |
 | MESH_GATEWAY_AUTH | jwt | `jwt`: bearer tokens verified against the issuer's JWKS; `none`: no token is accepted, only anonymous routes answer |
 | MESH_GATEWAY_JWT_ISSUER | (required with jwt) | the `iss` tokens must carry |
 | MESH_GATEWAY_JWKS_URL | (required with jwt) | http(s) URL of the issuer's JSON Web Key Set |
@@ -45,6 +48,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.auth import ASYMMETRIC, JwtSettings
+from mesh.config import ConfigError, Env
 
 __all__ = ["API_GATEWAY_LIMIT_SECONDS", "Settings", "SettingsError"]
 
@@ -64,8 +68,8 @@ NLB_IDLE_SECONDS = 350.0
 T = TypeVar("T")
 
 
-class SettingsError(ValueError):
-    """A setting is malformed; the message names the environment variable."""
+# One error for every process's settings: a ConfigError names the variable.
+SettingsError = ConfigError
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class Settings:
                 "GRACE_SECONDS", float, cls.grace_seconds, fallback="MESH_SHUTDOWN_GRACE_SECONDS"
             ),
             access_log=get("ACCESS_LOG", _boolean, cls.access_log),
-            log_level=get("LOG_LEVEL", str.lower, cls.log_level),
+            log_level=get("LOG_LEVEL", str.lower, cls.log_level, fallback="MESH_LOG_LEVEL"),
             jwt=_jwt_from_env(get),
             oauth_authorize_url=get("OAUTH_AUTHORIZE_URL", _url, ""),
             oauth_token_url=get("OAUTH_TOKEN_URL", _url, ""),
@@ -186,10 +190,10 @@ class Settings:
 
 
 class _Reader:
-    """Reads ``MESH_GATEWAY_<name>``, casts it, and names the variable in every error."""
+    """Reads ``MESH_GATEWAY_<name>`` (then its generic fallback) through the mesh's reader."""
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
+        self.env = Env(env)
 
     def get(
         self,
@@ -200,17 +204,10 @@ class _Reader:
         generic: bool = False,
         fallback: str | None = None,
     ) -> T:
-        variable = PREFIX + name
-        raw = self.env.get(variable)
-        if (raw is None or raw == "") and (generic or fallback):
-            variable = fallback or GENERIC_PREFIX + name
-            raw = self.env.get(variable)
-        if raw is None or raw == "":
-            return default
-        try:
-            return cast(raw)
-        except ValueError:
-            raise SettingsError(f"{variable}: cannot read {raw!r}") from None
+        names: tuple[str, ...] = (PREFIX + name,)
+        if generic or fallback:
+            names += (fallback or GENERIC_PREFIX + name,)
+        return self.env.first(names, default, cast)
 
 
 def _jwt_from_env(get: Callable[..., Any]) -> JwtSettings | None:

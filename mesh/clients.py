@@ -1,23 +1,31 @@
 """Channels to other services by name, and one way to call them.
 
 Every outbound call goes through :meth:`Clients.call`: it gets a deadline (the
-default, capped by the inbound call's), carries the request id, and turns a
-failed call back into a :class:`~mesh.errors.MeshError` with its details, so an
-upstream error travels on unchanged.
+default, capped by the inbound call's), carries the request id and the trace
+context (a CLIENT span's W3C ``traceparent``, when tracing is on; gRPC's own
+retries resend it with every attempt), is counted in
+``mesh_rpc_client_duration_seconds``, and a failed call turns back into a
+:class:`~mesh.errors.MeshError` with its details, so an upstream error travels
+on unchanged.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc import aio
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 
 from mesh.context import current_principal, current_request_id, remaining
 from mesh.errors import DeadlineExceeded, MeshError, Unavailable, from_rpc_error
 from mesh.interceptors import REQUEST_ID_HEADER
+from mesh.metrics import Metrics
 from mesh.principal import to_metadata
+from mesh.telemetry import TRACEPARENT, Telemetry, traceparent
 
 __all__ = ["ChannelSource", "Clients"]
 
@@ -35,9 +43,18 @@ class Clients:
     >>> reply = await clients.call(stub.GetProduct, request)
     """
 
-    def __init__(self, channels: ChannelSource, *, call_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        channels: ChannelSource,
+        *,
+        call_timeout: float = 5.0,
+        telemetry: Telemetry | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.channels = channels
         self.call_timeout = call_timeout
+        self.tracer = telemetry.tracer if telemetry is not None else None
+        self.metrics = metrics
         self._stubs: dict[tuple[str, Any], tuple[aio.Channel, Any]] = {}
 
     def channel(self, service: str) -> aio.Channel:
@@ -76,13 +93,26 @@ class Clients:
                 "no time left for an outbound call", reason="DEADLINE_PROPAGATED"
             )
         request_id = current_request_id()
-        pairs = ((REQUEST_ID_HEADER, request_id),) if request_id else ()
+        metadata: tuple[tuple[str, str], ...] = (
+            ((REQUEST_ID_HEADER, request_id),) if request_id else ()
+        )
         if on_behalf_of_caller:
-            pairs = (*pairs, *to_metadata(current_principal()))
-        metadata = pairs or None
+            metadata = (*metadata, *to_metadata(current_principal()))
+        path = _method_path(method)
+        span = None
+        if self.tracer is not None:
+            span = self.tracer.start_span(
+                path.lstrip("/"),
+                kind=trace.SpanKind.CLIENT,
+                attributes={"rpc.system": "grpc", "server.address": service or "unknown"},
+            )
+            metadata = (*metadata, (TRACEPARENT, traceparent(span.get_span_context())))
+        started = time.perf_counter()
+        code = "OK"
         try:
-            response: Resp = await method(request, timeout=budget, metadata=metadata)
+            response: Resp = await method(request, timeout=budget, metadata=metadata or None)
         except aio.AioRpcError as exc:
+            code = exc.code().name
             error = from_rpc_error(exc)
             if isinstance(error, Unavailable) and not error.domain and service:
                 # A transport failure (no endpoint answered) names the service it was for.
@@ -93,10 +123,30 @@ class Clients:
                 ) from None
             raise error from None
         except grpc.RpcError as exc:  # pragma: no cover - sync errors do not occur on aio channels
+            code = "UNKNOWN"
             raise MeshError(str(exc)) from None
+        except BaseException:
+            code = "CANCELLED"
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.client_done(service, path, code, time.perf_counter() - started)
+            if span is not None:
+                if code != "OK":
+                    span.set_status(StatusCode.ERROR, code)
+                span.end()
         return response
 
     async def start(self, server: Any = None) -> None:
+        # The server's telemetry, unless given: the process's one tracer and registry.
+        if server is not None:
+            if self.metrics is None:
+                self.metrics = getattr(server, "metrics", None)
+            if self.tracer is None:
+                self.tracer = getattr(getattr(server, "telemetry", None), "tracer", None)
+        services, watcher = (getattr(self.channels, n, None) for n in ("services", "watcher"))
+        if self.metrics is not None and services is not None and callable(watcher):
+            self.metrics.watch_discovery((name, watcher(name)) for name in services)
         start = getattr(self.channels, "start", None)
         if start is not None:
             await start(server)
@@ -105,3 +155,9 @@ class Clients:
         stop = getattr(self.channels, "stop", None)
         if stop is not None:
             await stop()
+
+
+def _method_path(method: Any) -> str:
+    """``/pkg.Service/Method`` of a grpc.aio multi-callable (its private ``_method``, bytes)."""
+    raw = getattr(method, "_method", b"")
+    return raw.decode() if isinstance(raw, bytes) else str(raw)

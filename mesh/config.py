@@ -69,6 +69,21 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_REDIS_KEY_PREFIX``                 prefix of every key (default ``<service>:``)
 ``<SERVICE>_DYNAMODB_TABLE``              ``store: dynamodb``: the table (default ``<service>``)
 ``MESH_DYNAMODB_ENDPOINT``                a DynamoDB endpoint URL (an emulator); default: AWS
+``MESH_REPLICA``                          this process's replica or task id in log lines, spans and
+                                          metrics (scripts/run sets 0, 1, ...; on ECS the task id from
+                                          the container metadata URI; else the host name)
+``MESH_TRACES_EXPORTER``                  where spans go: ``none`` (default: no tracer, costs nothing),
+                                          ``otlp-grpc`` or ``otlp-http`` (a collector: the ADOT sidecar
+                                          on AWS), ``file`` (JSON lines in ``MESH_TRACES_DIR``, what
+                                          scripts/run uses and ``scripts/trace`` reads)
+``MESH_TRACES_ENDPOINT``                  the collector's URL (default ``http://127.0.0.1:4317`` for
+                                          otlp-grpc, ``http://127.0.0.1:4318/v1/traces`` for otlp-http)
+``MESH_TRACES_SAMPLE_RATIO``              share of new traces recorded, 0 to 1 (default 1); callers
+                                          inside the mesh follow the caller's decision
+``MESH_TRACES_DIR``                       the ``file`` exporter's directory (default ``<data dir>/traces``)
+``MESH_METRICS_PORT``                     Prometheus text endpoint (``/metrics``) on this port; ``0``
+                                          picks a free one; unset: none (metrics are still counted)
+``MESH_METRICS_HOST``                     its bind address (default ``MESH_HOST``)
 ========================================  ==========================================
 """
 
@@ -89,7 +104,16 @@ from mesh.localkeys import load_or_create
 from mesh.tls import TlsError, TlsSettings
 from mesh.topology import STORE_KINDS, ServiceSpec, StoreKind, Topology, load_topology
 
-__all__ = ["ConfigError", "DbTls", "Settings", "load_settings", "load_tls"]
+__all__ = [
+    "ConfigError",
+    "DbTls",
+    "Env",
+    "Settings",
+    "TelemetrySettings",
+    "load_settings",
+    "load_telemetry",
+    "load_tls",
+]
 
 T = TypeVar("T")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -125,6 +149,32 @@ class DbTls:
         elif self.mode == "verify-ca":
             context.check_hostname = False
         return context
+
+
+TRACE_EXPORTERS = ("none", "otlp-grpc", "otlp-http", "file")
+_DEFAULT_ENDPOINTS = {
+    "otlp-grpc": "http://127.0.0.1:4317",
+    "otlp-http": "http://127.0.0.1:4318/v1/traces",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """Logs, traces and metrics of one process (``MESH_LOG_LEVEL``, ``MESH_TRACES_*``, ``MESH_METRICS_*``)."""
+
+    service: str = "mesh"
+    replica: str = "0"
+    log_level: str = "INFO"
+    traces_exporter: str = "none"
+    traces_endpoint: str = ""
+    sample_ratio: float = 1.0
+    traces_dir: Path = Path(".data/traces")
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+    @property
+    def tracing(self) -> bool:
+        return self.traces_exporter != "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +224,7 @@ class Settings:
     def local(self) -> bool:
         """A run on one machine (the local registry): embedded fallbacks are allowed."""
         return self.registry == "local"
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @property
     def bind(self) -> str:
@@ -181,8 +232,14 @@ class Settings:
         return f"{host}:{self.port}"
 
 
-class _Env:
-    """Reads and casts variables, naming the variable in every error."""
+class Env:
+    """Reads and casts variables, naming the variable in every error.
+
+    The one reader of the mesh's settings: the services' and the gateway's.
+
+    ``Env({"MESH_PORT": "x"}).get("MESH_PORT", 0, int)`` raises
+    ``ConfigError("MESH_PORT='x' is invalid: ...")``.
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
@@ -200,6 +257,16 @@ class _Env:
         except (TypeError, ValueError) as exc:
             hint = f" ({check})" if check else ""
             raise ConfigError(f"{name}={value!r} is invalid{hint}: {exc}") from None
+
+    def first(self, names: tuple[str, ...], default: T, cast: Callable[[str], T]) -> T:
+        """The first of ``names`` that is set (a specific variable, then its fallbacks)."""
+        for name in names:
+            if self.raw(name) is not None:
+                return self.get(name, default, cast)
+        return default
+
+
+_Env = Env
 
 
 def _positive_float(value: str) -> float:
@@ -444,6 +511,54 @@ def _redis_settings(env: _Env, spec: ServiceSpec, registry: str) -> str | None:
     return url
 
 
+def _ratio(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("must be a number from 0 to 1")
+    return number
+
+
+def _exporter(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in TRACE_EXPORTERS:
+        raise ValueError(f"must be one of {', '.join(TRACE_EXPORTERS)}")
+    return lowered
+
+
+def _replica(env: Env) -> str:
+    explicit = env.raw("MESH_REPLICA")
+    if explicit is not None:
+        return explicit
+    # On ECS: http://169.254.170.2/v4/<task id>-<container number>; the task id names the task.
+    metadata = env.raw("ECS_CONTAINER_METADATA_URI_V4")
+    if metadata is not None:
+        return metadata.rstrip("/").rsplit("/", 1)[-1].split("-", 1)[0]
+    import socket
+
+    return socket.gethostname()
+
+
+def load_telemetry(
+    service: str, environ: Mapping[str, str] | None = None, *, data_dir: Path | None = None
+) -> TelemetrySettings:
+    """Logs, traces and metrics settings of a process; raises ConfigError naming the variable."""
+    env = Env(os.environ if environ is None else environ)
+    data_dir = data_dir or Path(env.get("MESH_DATA_DIR", ".data", str)).resolve()
+    exporter = env.get("MESH_TRACES_EXPORTER", "none", _exporter)
+    endpoint = env.get("MESH_TRACES_ENDPOINT", _DEFAULT_ENDPOINTS.get(exporter, ""), _url)
+    return TelemetrySettings(
+        service=service,
+        replica=_replica(env),
+        log_level=env.get("MESH_LOG_LEVEL", "INFO", _log_level),
+        traces_exporter=exporter,
+        traces_endpoint=endpoint,
+        sample_ratio=env.get("MESH_TRACES_SAMPLE_RATIO", 1.0, _ratio),
+        traces_dir=Path(env.get("MESH_TRACES_DIR", str(data_dir / "traces"), str)),
+        metrics_port=env.get("MESH_METRICS_PORT", None, _port),
+        metrics_host=env.get("MESH_METRICS_HOST", env.get("MESH_HOST", "127.0.0.1", str), str),
+    )
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -510,4 +625,5 @@ def load_settings(
         redis_prefix=env.get("MESH_REDIS_KEY_PREFIX", f"{service}:", str),
         dynamodb_table=env.get(f"{service.upper()}_DYNAMODB_TABLE", service, _table_name),
         dynamodb_endpoint=env.get("MESH_DYNAMODB_ENDPOINT", None, _url),
+        telemetry=load_telemetry(service, environ, data_dir=data_dir),
     )

@@ -13,6 +13,10 @@ connections stay as they are: PostgreSQL checks the password at log-in only.
 ``ssl_context`` is what :meth:`mesh.config.DbTls.context` makes of
 ``MESH_DB_SSLMODE``: every PostgreSQL connection (the pool's and the one that
 creates the database) uses it; None leaves the driver's default (``prefer``).
+
+Started by a server, the database reports its pool to the server's metrics and,
+with tracing on, makes a CLIENT span per statement under the current call's span
+(:func:`trace_statements`); statements are parameterised, so no value is in a span.
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
+
     from mesh.server import MeshServer
 
 __all__ = [
@@ -43,6 +49,7 @@ __all__ = [
     "is_auth_failure",
     "migrate",
     "redact",
+    "trace_statements",
     "use_password_source",
 ]
 
@@ -105,6 +112,55 @@ def use_password_source(engine: AsyncEngine, source: PasswordSource) -> None:
             log.warning("database password refused; retrying with the refreshed secret")
             cparams["password"] = fresh
             return dialect.connect(*cargs, **cparams)
+
+
+_SPAN_KEY = "_mesh_span"
+
+
+def trace_statements(engine: AsyncEngine, tracer: Tracer) -> None:
+    """A span per statement, child of the current span, when that one is being recorded.
+
+    SQLAlchemy runs the events in its greenlet, which carries the caller's
+    context, so the current span is the call's.
+    """
+    from opentelemetry import trace
+
+    system = engine.dialect.name
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _before(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        if context is None or not trace.get_current_span().is_recording():
+            return
+        operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+        span = tracer.start_span(
+            f"{operation} {system}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "db.system.name": system,
+                "db.operation.name": operation,
+                "db.query.text": statement[:500],
+            },
+        )
+        setattr(context, _SPAN_KEY, span)  # the statement's own execution context
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _after(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        span = getattr(context, _SPAN_KEY, None)
+        if span is not None:
+            span.end()
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _error(exception_context: Any) -> None:
+        span = getattr(exception_context.execution_context, _SPAN_KEY, None)
+        if span is not None:
+            span.set_status(
+                trace.StatusCode.ERROR, type(exception_context.original_exception).__name__
+            )
+            span.end()
 
 
 def redact(url: str) -> str:
@@ -238,8 +294,14 @@ class Database:
         self.password = password
         self.ssl_context = ssl_context
         self.engine = create_engine(url, password, ssl_context)
+        self._traced = False
 
     async def start(self, server: MeshServer | None = None) -> None:
+        if server is not None:
+            server.metrics.watch_pool(self.engine.sync_engine.pool)
+            if server.telemetry.tracer is not None and not self._traced:
+                trace_statements(self.engine, server.telemetry.tracer)
+                self._traced = True
         await ensure_database(self.url, self.password, self.ssl_context)
         if self.auto_migrate:
             await migrate(self.engine, self.service, self.migrations)

@@ -43,6 +43,7 @@ from mesh.discovery import (
     RegistryError,
 )
 from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
+from mesh.localobs import describe_endpoints, observability_env, write_endpoints
 from mesh.probe import check_grpc, check_http
 from mesh.tls import TlsSettings, server_name
 from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
@@ -303,6 +304,13 @@ async def _show_registry(registry: LocalRegistry, specs: list[ServiceSpec]) -> N
             )
 
 
+def _show_metrics(endpoints: dict[str, str], data_dir: Path) -> None:
+    """Where each replica's metrics are (also in <data dir>/metrics.json, for scripts/top)."""
+    write_endpoints(data_dir, endpoints)
+    for line in describe_endpoints(endpoints, data_dir):
+        _say(line)
+
+
 def grpcurl_flags(files: CertFiles | None, service: str, namespace: str) -> str:
     """How grpcurl reaches ``service``: plaintext, or mutual TLS with the tools' certificate."""
     if files is None:
@@ -392,6 +400,7 @@ async def run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     replicas: list[Replica] = []
+    metrics: dict[str, str] = {}  # replica label -> its /metrics URL
     specs = [s for s in topology.start_order() if not only or s.name in only]
     registry = LocalRegistry(data_dir / "registry.json", ttl=3.0)
     # The local issuer: scripts/token signs with its key, the gateway trusts its JWKS,
@@ -412,6 +421,9 @@ async def run(
             extra = {**auth_env, **({"MESH_GATEWAY_PORT": str(port)} if port else {})}
         if files is not None:
             extra |= tls_env(files, spec.name)
+        obs_env, metrics_port = observability_env(spec, index, offset, os.environ)
+        extra |= obs_env
+        metrics[f"{spec.name}-{index}"] = f"http://127.0.0.1:{metrics_port}/metrics"
         return await _start(spec, index, port, data_dir, extra)
 
     async def ready(replica: Replica) -> None:
@@ -439,6 +451,7 @@ async def run(
                     f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (log {replica.log.name})"
                 )
         await _show_registry(registry, specs)
+        _show_metrics(metrics, data_dir)
         _usage(topology, replicas, data_dir, files)
         supervisor.watch(replicas)
         stopper = asyncio.ensure_future(stop.wait())

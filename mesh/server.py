@@ -23,6 +23,8 @@ from grpc_reflection.v1alpha import reflection
 
 from mesh.accesslog import AccessLog
 from mesh.interceptors import MeshInterceptor, Registrar
+from mesh.metrics import Metrics
+from mesh.telemetry import Telemetry
 from mesh.tls import TlsSettings, peer_identity, server_credentials
 
 __all__ = ["Announcer", "Lifecycle", "MeshServer", "ServiceUnit", "run_service"]
@@ -74,6 +76,9 @@ class MeshServer:
         interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
         tls: TlsSettings | None = None,
         principal_senders: frozenset[str] | None = None,
+        telemetry: Telemetry | None = None,
+        metrics: Metrics | None = None,
+        replica: str = "0",
     ) -> None:
         self.unit = unit
         self.host = host
@@ -81,7 +86,10 @@ class MeshServer:
         self.shutdown_grace = shutdown_grace
         self.port = 0
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
-        self.access_log = AccessLog(unit.name) if access_log else None
+        self.access_log = AccessLog(unit.name, replica=replica) if access_log else None
+        self.telemetry = telemetry or Telemetry.off(unit.name)
+        # Always counted (a histogram observation is about a microsecond); served when asked.
+        self.metrics = metrics or Metrics(unit.name, replica)
         # With mutual TLS, principal metadata is believed only from these peers' certificates
         # (the gateway); None: from whoever can reach the port (the network is the boundary).
         trust = None
@@ -91,7 +99,13 @@ class MeshServer:
             def trust(context: Any) -> bool:
                 return peer_identity(context) in senders
 
-        self._calls = MeshInterceptor(unit.name, access_log=self.access_log, trust=trust)
+        self._calls = MeshInterceptor(
+            unit.name,
+            access_log=self.access_log,
+            trust=trust,
+            telemetry=self.telemetry,
+            metrics=self.metrics,
+        )
         self._interceptors = list(interceptors)
         self._max_message_bytes = max_message_bytes
         self.tls = tls
@@ -139,6 +153,7 @@ class MeshServer:
             raise
         for name in ["", *unit.grpc_services]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.metrics.serving.set(1)
         for announcer in unit.announcers:
             await announcer.announce(self)
         log.info("serving", extra={"address": self.address, "services": list(unit.grpc_services)})
@@ -151,6 +166,7 @@ class MeshServer:
         self._stopping = True
         grace = self.shutdown_grace if grace is None else grace
         log.info("shutting down", extra={"grace_seconds": grace})
+        self.metrics.serving.set(0)
         await self.health.enter_graceful_shutdown()
         for announcer in self.unit.announcers:
             await announcer.withdraw()

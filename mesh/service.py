@@ -16,9 +16,11 @@ from mesh.db import Database
 from mesh.dbsecret import password_source
 from mesh.discovery import Registry, RegistryError, StaticRegistry, create_registry
 from mesh.logs import configure_logging
+from mesh.metrics import Metrics, MetricsServer
 from mesh.protos import service_descriptor
 from mesh.registration import Registration
 from mesh.server import MeshServer, ServiceUnit, run_service
+from mesh.telemetry import Telemetry
 from mesh.tls import server_name
 from mesh.topology import Topology, TopologyError, load_topology
 
@@ -42,7 +44,12 @@ def migrations_dir(package_file: str) -> Path:
 
 
 def build_server(
-    settings: Settings, unit: ServiceUnit, topology: Topology | None = None
+    settings: Settings,
+    unit: ServiceUnit,
+    topology: Topology | None = None,
+    *,
+    telemetry: Telemetry | None = None,
+    metrics: Metrics | None = None,
 ) -> MeshServer:
     senders = None
     if settings.tls is not None and settings.tls.client_auth:
@@ -59,6 +66,9 @@ def build_server(
         access_log=settings.access_log,
         tls=settings.tls,
         principal_senders=senders,
+        telemetry=telemetry,
+        metrics=metrics,
+        replica=settings.telemetry.replica,
     )
 
 
@@ -190,17 +200,28 @@ def serve(
     except (ConfigError, TopologyError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    configure_logging(service, settings.log_level)
+    observe = settings.telemetry
+    configure_logging(service, settings.log_level, observe.replica)
+    telemetry = Telemetry.from_settings(observe)
+    metrics = Metrics(service, observe.replica)
     try:
         store = open_store(settings)
         unit = wire_discovery(settings, lambda clients: build_unit(settings, store, clients))
     except (ValueError, RegistryError) as exc:
         print(f"{service}: configuration error: {exc}", file=sys.stderr)
         sys.exit(2)
-    server = build_server(settings, unit)
+    if observe.metrics_port is not None:
+        # First of all, so the endpoint answers (mesh_serving 0) while migrations run.
+        unit.lifecycles = [
+            MetricsServer(metrics, observe.metrics_host, observe.metrics_port),
+            *unit.lifecycles,
+        ]
+    server = build_server(settings, unit, telemetry=telemetry, metrics=metrics)
     try:
         code = asyncio.run(run_service(server))
     except OSError as exc:
         log.error("cannot start: %s", exc)
         code = 1
+    finally:
+        telemetry.shutdown()
     sys.exit(code)

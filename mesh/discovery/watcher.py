@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Mapping
 
@@ -110,6 +111,8 @@ class EndpointWatcher:
         self.failures = 0  # consecutive; 0 while the registry answers
         # The poll interval now: poll_interval, stretched while the registry throttles.
         self.interval = poll_interval
+        # time.monotonic() of the last answer from the registry (the cache's age, for metrics).
+        self.refreshed_at: float | None = None
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -194,6 +197,7 @@ class EndpointWatcher:
             )
             self._revision = revision
             self._publish(to_endpoints(instances, service=self.service))
+        self.refreshed_at = time.monotonic()
         self._ready.set()
 
     def _publish(self, endpoints: tuple[Endpoint, ...]) -> None:
@@ -205,7 +209,7 @@ class EndpointWatcher:
             self.service,
             len(endpoints),
             ", ".join(e.address for e in endpoints) or "none",
-            extra={"service": self.service, "endpoints": [e.address for e in endpoints]},
+            extra={"target_service": self.service, "endpoints": [e.address for e in endpoints]},
         )
         for listener in list(self._listeners):
             try:
@@ -252,7 +256,7 @@ class EndpointWatcher:
                     len(self._endpoints),
                     delay,
                     exc,
-                    extra={"service": self.service, "failures": self.failures},
+                    extra={"target_service": self.service, "failures": self.failures},
                 )
             else:
                 if full:

@@ -15,6 +15,7 @@ import grpc
 import httpx
 import pytest
 
+from mesh.logs import schema_problems
 from mesh.topology import load_topology
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
@@ -115,15 +116,18 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             _token(data, "--user", "bob"),
         )
         _rest_walkthrough(f"http://127.0.0.1:{port['gateway']}", admin, alice, bob)
+        trace_id = _observe_while_running(f"http://127.0.0.1:{port['gateway']}", data, alice, text)
 
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, out.read_text()
         text = out.read_text()
-        for name in ("orders", "inventory", "catalog"):
+        for name in ("gateway", "orders", "inventory", "catalog"):
             assert f"stopped {name}-0 (exit 0)" in text
         assert "stopped inventory-1 (exit 0)" in text  # the second replica, on a free port
         assert (tmp_path / "data" / "orders.db").exists()
         _no_secret_in_any_log(tmp_path / "data" / "logs", out, [admin, alice, bob, SECRET])
+        _no_secret_in_any_log(tmp_path / "data" / "traces", out, [admin, alice, bob, SECRET])
+        _one_schema_one_trace(tmp_path / "data", trace_id)
     finally:
         if process.poll() is None:
             process.kill()
@@ -146,7 +150,7 @@ def _token(data: Path, *args: str) -> str:
 
 
 def _no_secret_in_any_log(logs: Path, console: Path, secrets: list[str]) -> None:
-    files = [*logs.glob("*.log"), console]
+    files = [*logs.glob("*.log"), *logs.glob("*.jsonl"), console]  # logs, exported spans
     assert len(files) > 4
     for path in files:
         text = path.read_text(errors="replace")
@@ -257,3 +261,62 @@ def _orders_walkthrough(base: str, alice: str, bob: httpx.Client) -> None:
         )
         assert bad.status_code == 400
         assert bad.json()["details"]
+
+
+def _observe_while_running(base: str, data: Path, alice: str, console: str) -> str:
+    """One order through the gateway; the live view sees every replica. Returns its trace id."""
+    assert "Metrics (Prometheus text):" in console and "scripts/top" in console
+    with httpx.Client(base_url=base, timeout=10) as http:
+        order = http.post(
+            "/v1/orders",
+            json={"requestId": "observed-1", "lines": [{"sku": "tea", "quantity": "1"}]},
+            headers={"Authorization": f"Bearer {alice}"},
+        )
+    assert order.status_code == 200, order.text
+    top = subprocess.run(
+        [str(ROOT / "scripts" / "top"), "--once", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    rows = {line.split()[0]: line.split()[1] for line in top.stdout.splitlines()[2:]}
+    assert set(rows) == {
+        "catalog-0",
+        "catalog-1",
+        "inventory-0",
+        "inventory-1",
+        "orders-0",
+        "gateway-0",
+    }
+    assert set(rows.values()) == {"SERVING"}, top.stdout
+    return order.headers["x-trace-id"]
+
+
+def _one_schema_one_trace(data: Path, trace_id: str) -> None:
+    """Every line of every process's log parses in one schema; one order is one trace."""
+    touched: set[str] = set()
+    for path in sorted((data / "logs").glob("*.log")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            entry = json.loads(line)  # every line, not only ours: uvicorn's too
+            assert schema_problems(entry) == [], f"{path.name}:{number}: {line}"
+            if entry["logger"].endswith(".access") and entry.get("trace_id") == trace_id:
+                touched.add(entry["service"])
+    assert touched == {"gateway", "orders", "catalog", "inventory"}
+    # The processes' own exported spans, put together by the trace viewer.
+    shown = subprocess.run(
+        [str(ROOT / "scripts" / "trace"), trace_id, "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    tree = shown.splitlines()[1:]
+    assert "gateway-0 server POST /v1/orders" in tree[0]
+    for rpc in (
+        "OrdersService/CreateOrder",
+        "CatalogService/GetProduct",
+        "InventoryService/ReserveStock",
+    ):
+        assert any("server shop." in line and rpc in line for line in tree), shown
+    assert any("INSERT" in line for line in tree)  # the database work is in the tree too

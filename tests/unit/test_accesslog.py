@@ -6,6 +6,7 @@ import json
 import pytest
 
 from mesh.accesslog import AccessLog
+from mesh.logs import schema_problems
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ def test_every_line_is_one_valid_json_object(hostile: str) -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 1
     entry = json.loads(lines[0])
-    assert (entry["request_id"], entry["peer"], entry["method"]) == (
+    assert (entry["request_id"], entry["peer"], entry["rpc"]) == (
         hostile,
         hostile,
         f"/a.B/{hostile}",
@@ -28,6 +29,33 @@ def test_every_line_is_one_valid_json_object(hostile: str) -> None:
     assert entry["logger"] == "mesh.access"
     assert entry["service"] == "svc"
     assert entry["duration_ms"] == 1.5
+    assert schema_problems(entry) == []
+
+
+@pytest.mark.parametrize("hostile", ['/v1/a"b\\c\u00e9', "new\nline", "\x00", ""])
+def test_http_lines_are_valid_json_in_the_one_schema(hostile: str) -> None:
+    out = io.StringIO()
+    log = AccessLog("gateway", replica="7", stream=out, logger="gateway.access")
+    log.request("GET", "/v1/{name=a/*}", hostile, 404, "NOT_FOUND", "", 1.23456, "req-1", hostile)
+    log.request(
+        "POST", "/v1/echo", "/v1/echo", 200, "OK", "pkg.Svc.Echo", 0.5, "req-2", "1.2.3.4:5",
+        "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331",
+    )  # fmt: skip
+    log.close()
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["path"] == hostile and first["peer"] == hostile
+    assert (first["http_method"], first["http_status"], first["code"]) == ("GET", 404, "NOT_FOUND")
+    assert (first["route"], first["request_id"], first["duration_ms"]) == (
+        "/v1/{name=a/*}",
+        "req-1",
+        1.235,
+    )
+    assert (first["level"], first["logger"], first["replica"]) == ("INFO", "gateway.access", "7")
+    assert "trace_id" not in first
+    assert second["rpc"] == "pkg.Svc.Echo"
+    assert second["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert second["span_id"] == "b7ad6b7169203331"
+    assert schema_problems(first) == schema_problems(second) == []
 
 
 async def test_lines_are_batched_until_flush_or_the_batch_limit() -> None:

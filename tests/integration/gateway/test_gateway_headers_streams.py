@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from gateway import Gateway, LocalChannelProvider, Settings, create_app
+from mesh.logs import schema_problems
 from tests.gateway_support.echo import SERVICE
 
 
@@ -156,7 +157,7 @@ async def test_access_log_has_one_line_per_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = io.StringIO()
-    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", out)  # every process logs to stderr
     app = create_app(
         provider,
         services={"echo": SERVICE},
@@ -170,10 +171,12 @@ async def test_access_log_has_one_line_per_request(
     assert app.access_log is not None
     app.access_log.close()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [(e["method"], e["path"], e["status"]) for e in lines] == [
-        ("POST", "/v1/echo", 200),
-        ("GET", "/nowhere", 404),
+    assert [(e["http_method"], e["path"], e["http_status"], e["code"]) for e in lines] == [
+        ("POST", "/v1/echo", 200, "OK"),
+        ("GET", "/nowhere", 404, "NOT_FOUND"),
     ]
+    assert [e["route"] for e in lines] == ["/v1/echo", ""]  # the template, never a raw path
+    assert all(schema_problems(e) == [] for e in lines)
     assert lines[0]["request_id"] == ok.headers["x-request-id"] == "log-1"
     assert lines[1]["request_id"] == missing.headers["x-request-id"]
     assert lines[0]["rpc"].endswith("EchoService.Echo")

@@ -173,10 +173,10 @@ def test_sigterm_lets_in_flight_call_finish_and_exits_zero(tmp_path: Path) -> No
             for line in (tmp_path / "log").read_text().splitlines()
             if line.startswith("{")
         ]
-        messages = [entry["msg"] for entry in log]
+        messages = [entry["message"] for entry in log]
         assert messages.index("shutting down") < messages.index("stopped")
         access = [e for e in log if e["logger"] == "mesh.access"]
-        assert access and access[0]["method"] == slow_service.METHOD and access[0]["code"] == "OK"
+        assert access and access[0]["rpc"] == slow_service.METHOD and access[0]["code"] == "OK"
         assert {"duration_ms", "request_id", "peer", "service"} <= set(access[0])
     finally:
         if process.poll() is None:
@@ -221,13 +221,13 @@ async def test_request_id_is_propagated_and_logged(
         await asyncio.sleep(0.05)
         err = capsys.readouterr().err
         lines += [json.loads(x) for x in err.splitlines() if x.startswith("{")]
-        seen = {(x["method"], x["code"]) for x in lines if x.get("request_id") == "trace-me-42"}
+        seen = {(x["rpc"], x["code"]) for x in lines if x.get("request_id") == "trace-me-42"}
         if expected <= seen:
             break
     assert expected <= seen
     entry = next(x for x in lines if x.get("request_id") == "trace-me-42")
     assert entry["logger"] == "mesh.access"
-    assert {"ts", "service", "duration_ms", "peer"} <= set(entry)
+    assert {"time", "replica", "service", "duration_ms", "peer"} <= set(entry)
 
 
 async def test_hostile_request_ids_are_replaced(
@@ -244,9 +244,9 @@ async def test_hostile_request_ids_are_replaced(
     for _ in range(40):
         await asyncio.sleep(0.05)
         lines += [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-        if any(x.get("method", "").endswith("/GetProduct") for x in lines):
+        if any(x.get("rpc", "").endswith("/GetProduct") for x in lines):
             break
-    entry = next(x for x in lines if x.get("method", "").endswith("/GetProduct"))
+    entry = next(x for x in lines if x.get("rpc", "").endswith("/GetProduct"))
     assert entry["request_id"] != hostile
     assert all("forged" not in x for x in lines)
 

@@ -97,7 +97,7 @@ def test_empty_gateway_variable_falls_back_too() -> None:
 
 @pytest.mark.parametrize("value", ["http", "0", "70000"])
 def test_a_bad_generic_port_names_mesh_port(value: str) -> None:
-    with pytest.raises(SettingsError, match=r"^MESH_PORT: "):
+    with pytest.raises(SettingsError, match=r"^MESH_PORT="):
         Settings.from_env({**NOAUTH, "MESH_PORT": value})
 
 

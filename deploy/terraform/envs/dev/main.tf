@@ -191,6 +191,7 @@ module "service" {
 
   enable_execute_command = var.enable_execute_command
   exec_log_group_arn     = aws_cloudwatch_log_group.exec.arn
+  observability          = local.observability # observability.tf
 
   cluster_arn        = aws_ecs_cluster.this.arn
   cluster_name       = aws_ecs_cluster.this.name

@@ -19,7 +19,45 @@ locals {
     AWS_REGION                  = var.region
     PYTHONUNBUFFERED            = "1"
     PYTHONDONTWRITEBYTECODE     = "1"
-  })
+  }, local.observe ? local.telemetry_environment : {})
+
+  # The ADOT sidecar (var.observability): spans over OTLP/HTTP on the task's
+  # loopback, Prometheus text on a side port (the service's port + 1000) it scrapes.
+  observe      = var.observability != null
+  metrics_port = var.port + 1000
+  telemetry_environment = {
+    # OTLP/HTTP rather than gRPC: a gRPC exporter's own channel cost the services
+    # more CPU per request (scripts/bench mesh, with nothing sampled).
+    MESH_TRACES_EXPORTER     = "otlp-http"
+    MESH_TRACES_ENDPOINT     = "http://127.0.0.1:4318/v1/traces"
+    MESH_TRACES_SAMPLE_RATIO = tostring(try(var.observability.sample_ratio, 0))
+    MESH_METRICS_PORT        = tostring(local.metrics_port)
+    MESH_METRICS_HOST        = "127.0.0.1" # the sidecar only; not reachable from the VPC
+  }
+  sidecars = local.observe ? [{
+    name                   = "adot-collector"
+    image                  = var.observability.collector_image
+    command                = ["--config=env:AOT_CONFIG_CONTENT"]
+    essential              = false # the service keeps serving if its collector dies
+    readonlyRootFilesystem = true
+    privileged             = false
+    user                   = "10001:10001"
+    environment = [for k, v in {
+      AOT_CONFIG_CONTENT     = var.observability.collector_config
+      AWS_REGION             = var.region
+      MESH_METRICS_PORT      = tostring(local.metrics_port)
+      MESH_SERVICE           = var.name
+      MESH_METRICS_LOG_GROUP = aws_cloudwatch_log_group.metrics[0].name
+    } : { name = k, value = v }]
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.this.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "adot"
+      }
+    }
+  }] : []
 
   # SIGTERM, then the not-ready drain, then the application's drain grace, then a
   # margin before SIGKILL.
@@ -29,6 +67,16 @@ locals {
 resource "aws_cloudwatch_log_group" "this" {
   #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days in dev to keep cost down); set 365 or more where policy asks for a year.
   name              = "/${var.cluster_name}/${var.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+# The collector's EMF log events: CloudWatch turns them into metrics.
+resource "aws_cloudwatch_log_group" "metrics" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days in dev to keep cost down); the metrics themselves live on in CloudWatch.
+  count             = local.observe ? 1 : 0
+  name              = "/${var.cluster_name}/${var.name}/metrics"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
   tags              = var.tags
@@ -171,6 +219,29 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # The ADOT sidecar: spans to X-Ray (these actions take no resource) and EMF
+  # events to this service's metrics log group, nothing else.
+  dynamic "statement" {
+    for_each = local.observe ? [1] : []
+    content {
+      sid = "SendTracesToXRay"
+      actions = [
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries",
+      ]
+      resources = ["*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.observe ? [aws_cloudwatch_log_group.metrics[0].arn] : []
+    content {
+      sid       = "WriteMetricEvents"
+      actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+      resources = ["${statement.value}:*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.enable_execute_command ? [1] : []
     content {
@@ -212,7 +283,7 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role_policy" "task" {
-  count  = var.discovers || var.enable_execute_command || length(var.runtime_secret_arns) > 0 ? 1 : 0
+  count  = var.discovers || var.enable_execute_command || local.observe || length(var.runtime_secret_arns) > 0 ? 1 : 0
   name   = "application"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json
@@ -238,7 +309,7 @@ resource "aws_ecs_task_definition" "this" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([{
+  container_definitions = jsonencode(concat([{
     name                   = var.name
     image                  = var.image
     command                = ["python", "-m", var.module]
@@ -277,7 +348,7 @@ resource "aws_ecs_task_definition" "this" {
         awslogs-stream-prefix = var.name
       }
     }
-  }])
+  }], local.sidecars))
 
   tags = var.tags
 }

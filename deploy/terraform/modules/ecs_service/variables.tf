@@ -351,3 +351,18 @@ variable "tags" {
   description = "Tags added to every resource."
   default     = {}
 }
+
+variable "observability" {
+  type = object({
+    collector_image  = string
+    collector_config = string
+    sample_ratio     = number
+  })
+  description = "An ADOT collector sidecar (image, its YAML configuration from modules/observability) receiving the task's OTLP spans for X-Ray and scraping its Prometheus side port for CloudWatch (EMF), and the share of traces recorded; null: no sidecar, tracing off."
+  default     = null
+
+  validation {
+    condition     = var.observability == null || (try(var.observability.sample_ratio >= 0 && var.observability.sample_ratio <= 1, false) && try(length(var.observability.collector_image) > 0 && length(var.observability.collector_config) > 0, false))
+    error_message = "observability needs a collector image and configuration, and a sample_ratio from 0 to 1."
+  }
+}

@@ -12,9 +12,10 @@ locals {
   private_cidrs = [for i in range(var.az_count) : cidrsubnet(var.cidr_block, 4, i + 8)]
   nat_count     = var.egress_mode == "nat" ? (var.single_nat_gateway ? 1 : var.az_count) : 0
   # Interface endpoints a Fargate task of this mesh needs when there is no NAT:
-  # image pulls, logs, secrets, Cloud Map discovery and ECS Exec.
+  # image pulls, logs (and EMF metrics), secrets, Cloud Map discovery, ECS Exec and
+  # X-Ray (the ADOT sidecar's traces).
   interface_endpoints = var.egress_mode == "endpoints" ? toset([
-    "ecr.api", "ecr.dkr", "logs", "secretsmanager", "servicediscovery", "data-servicediscovery", "ssmmessages",
+    "ecr.api", "ecr.dkr", "logs", "secretsmanager", "servicediscovery", "data-servicediscovery", "ssmmessages", "xray",
   ]) : toset([])
 }
 

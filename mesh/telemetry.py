@@ -1,0 +1,236 @@
+"""Traces: one tracer set-up for every process, on the OpenTelemetry API and SDK.
+
+:class:`Telemetry` is made once per process by its composition root
+(:func:`mesh.service.main`, :func:`gateway.app.create_app`) from
+:class:`~mesh.config.TelemetrySettings` and handed to what makes spans: the
+server's call wrapper, the outbound :class:`~mesh.clients.Clients`, the
+database and the gateway. With ``MESH_TRACES_EXPORTER=none`` there is no
+tracer at all (``tracer`` is None) and the hot paths skip every span call.
+
+Context travels as W3C ``traceparent`` metadata on every gRPC call (gRPC's
+own retries resend the same metadata, so every attempt carries it). Trace ids
+come from :class:`XRayIdGenerator`: the first 8 hex digits are the start time
+in seconds, which is what AWS X-Ray needs to take the id as it is.
+
+Sampling is decided once per trace: at the gateway by ``MESH_TRACES_SAMPLE_RATIO``
+(also for a client's own ``traceparent``, so a client cannot force every request
+to be recorded; the ratio sampler hashes the trace id, so it agrees with itself),
+and every hop after it follows the caller's flag.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags, Tracer
+
+from mesh.config import TelemetrySettings
+
+__all__ = [
+    "TRACEPARENT",
+    "Telemetry",
+    "XRayIdGenerator",
+    "parse_traceparent",
+    "traceparent",
+    "xray_trace_id",
+]
+
+log = logging.getLogger("mesh.telemetry")
+
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+_HEX = frozenset("0123456789abcdef")
+
+
+class XRayIdGenerator(IdGenerator):
+    """Trace ids X-Ray takes as they are: 32 bits of epoch seconds, then 96 random bits."""
+
+    def __init__(self) -> None:
+        self._random = random.Random()  # ids must be unique, not secret
+
+    def generate_span_id(self) -> int:
+        return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        return (int(time.time()) << 96) | (self._random.getrandbits(96) or 1)
+
+
+def xray_trace_id(trace_id: str) -> str:
+    """The X-Ray form of a 32-hex-digit trace id: ``1-<8 hex>-<24 hex>``."""
+    return f"1-{trace_id[:8]}-{trace_id[8:]}"
+
+
+def traceparent(context: SpanContext) -> str:
+    """The W3C ``traceparent`` value of a span context."""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def parse_traceparent(value: str | bytes | None) -> SpanContext | None:
+    """A remote span context from a W3C ``traceparent`` (version 00 layout), or None."""
+    if not isinstance(value, str) or len(value) < 55:
+        return None
+    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:55]
+    if (
+        value[2] != "-"
+        or value[35] != "-"
+        or value[52] != "-"
+        or version == "ff"
+        or (version == "00" and len(value) != 55)
+        or not set(version + trace_id + span_id + flags) <= _HEX
+    ):
+        return None
+    trace_int, span_int = int(trace_id, 16), int(span_id, 16)
+    if trace_int == 0 or span_int == 0:
+        return None
+    return SpanContext(trace_int, span_int, is_remote=True, trace_flags=TraceFlags(int(flags, 16)))
+
+
+def parent_context(value: str | bytes | None) -> otel_context.Context | None:
+    """An OpenTelemetry context whose current span is the remote parent (None: a new trace)."""
+    remote = parse_traceparent(value)
+    if remote is None:
+        return None
+    return trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+class _JsonLines:
+    """The SDK's console exporter's formatter, one span per line (what scripts/trace reads)."""
+
+    @staticmethod
+    def format(span: ReadableSpan) -> str:
+        line: str = span.to_json(indent=None)
+        return line + "\n"
+
+
+class Telemetry:
+    """The tracer of one process (None when tracing is off) and how to flush it at exit.
+
+    >>> telemetry = Telemetry.from_settings(settings.telemetry)
+    >>> telemetry.tracer  # None with MESH_TRACES_EXPORTER=none
+    """
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        replica: str = "0",
+        exporters: Sequence[SpanExporter] = (),
+        sample_ratio: float = 1.0,
+        entry: bool = False,
+        batch: bool = True,
+    ) -> None:
+        self.service = service
+        self.replica = replica
+        self.sample_ratio = sample_ratio
+        self._provider: TracerProvider | None = None
+        self._files: list[IO[str]] = []
+        self.tracer: Tracer | None = None
+        if not exporters:
+            return
+        ratio = TraceIdRatioBased(sample_ratio)
+        sampler: Sampler = (
+            # The front door decides for a client's traceparent too (see the module docstring).
+            ParentBased(ratio, remote_parent_sampled=ratio) if entry else ParentBased(ratio)
+        )
+        self._provider = TracerProvider(
+            sampler=sampler,
+            resource=Resource.create(
+                {
+                    "service.name": service,
+                    "service.instance.id": replica,
+                    "service.namespace": "shop",
+                }
+            ),
+            id_generator=XRayIdGenerator(),
+        )
+        for exporter in exporters:
+            processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+            self._provider.add_span_processor(processor)
+        self.tracer = self._provider.get_tracer("mesh")
+
+    @classmethod
+    def off(cls, service: str = "mesh") -> Telemetry:
+        return cls(service)
+
+    @classmethod
+    def from_settings(cls, settings: TelemetrySettings, *, entry: bool = False) -> Telemetry:
+        """The exporter the settings name; ``entry`` for the process that starts traces."""
+        kind = settings.traces_exporter
+        exporters: list[SpanExporter] = []
+        files: list[IO[str]] = []
+        if kind == "otlp-grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+
+            # The collector is a sidecar on the task's loopback: plaintext.
+            exporters.append(
+                GrpcExporter(
+                    endpoint=settings.traces_endpoint,
+                    insecure=settings.traces_endpoint.startswith("http://"),
+                )
+            )
+        elif kind == "otlp-http":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter as HttpExporter,
+            )
+
+            exporters.append(HttpExporter(endpoint=settings.traces_endpoint))
+        elif kind == "file":
+            settings.traces_dir.mkdir(parents=True, exist_ok=True)
+            path = settings.traces_dir / f"{settings.service}-{settings.replica}.jsonl"
+            out = path.open("a", encoding="utf-8")
+            files.append(out)
+            exporters.append(ConsoleSpanExporter(out=out, formatter=_JsonLines.format))
+        telemetry = cls(
+            settings.service,
+            replica=settings.replica,
+            exporters=exporters,
+            sample_ratio=settings.sample_ratio,
+            entry=entry,
+        )
+        telemetry._files = files
+        if exporters:
+            log.info(
+                "tracing on",
+                extra={"exporter": kind, "sample_ratio": settings.sample_ratio},
+            )
+        return telemetry
+
+    def start_server_span(
+        self, name: str, parent: str | bytes | None, attributes: dict[str, Any]
+    ) -> Span | None:
+        """A SERVER span under the caller's ``traceparent`` (None when tracing is off)."""
+        if self.tracer is None:
+            return None
+        return self.tracer.start_span(
+            name,
+            context=parent_context(parent),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+        )
+
+    def shutdown(self) -> None:
+        """Export what is still queued and close the files (at process exit)."""
+        if self._provider is not None:
+            self._provider.shutdown()
+            self._provider = None
+        for out in self._files:
+            out.close()
+        self._files = []

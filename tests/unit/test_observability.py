@@ -1,0 +1,179 @@
+"""Trace context, X-Ray ids, telemetry settings, the trace viewer and the live view's arithmetic."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from mesh.config import ConfigError, load_telemetry
+from mesh.logs import JsonFormatter, schema_problems
+from mesh.telemetry import (
+    Telemetry,
+    XRayIdGenerator,
+    parse_traceparent,
+    traceparent,
+    xray_trace_id,
+)
+from mesh.top import compare, parse, quantile, render
+from mesh.traceview import build_tree, load_spans, main, normalise_trace_id, render_tree
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+SPAN = "b7ad6b7169203331"
+
+
+def test_traceparent_round_trip() -> None:
+    context = parse_traceparent(f"00-{TRACE}-{SPAN}-01")
+    assert context is not None and context.is_remote and context.trace_flags.sampled
+    assert traceparent(context) == f"00-{TRACE}-{SPAN}-01"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        b"00-x",
+        "",
+        f"00-{TRACE}-{SPAN}",
+        f"00-{'0' * 32}-{SPAN}-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",
+        f"ff-{TRACE}-{SPAN}-01",
+        f"00-{TRACE.upper()}-{SPAN}-01",
+        f"00-{TRACE}-{SPAN}-01-extra",
+        f"00_{TRACE}-{SPAN}-01",
+    ],
+)
+def test_malformed_traceparent_starts_a_new_trace(bad: str | bytes | None) -> None:
+    assert parse_traceparent(bad) is None
+
+
+def test_trace_ids_carry_the_time_x_ray_needs() -> None:
+    ids = XRayIdGenerator()
+    before = int(time.time())
+    trace_id = format(ids.generate_trace_id(), "032x")
+    assert before <= int(trace_id[:8], 16) <= int(time.time())
+    assert len({ids.generate_trace_id() for _ in range(1000)}) == 1000
+    assert xray_trace_id(trace_id) == f"1-{trace_id[:8]}-{trace_id[8:]}"
+    assert normalise_trace_id(xray_trace_id(trace_id)) == trace_id
+
+
+def test_telemetry_settings_default_off_and_name_the_variable() -> None:
+    settings = load_telemetry("orders", {"MESH_REPLICA": "2"})
+    assert (settings.traces_exporter, settings.metrics_port, settings.replica) == (
+        "none",
+        None,
+        "2",
+    )
+    assert Telemetry.from_settings(settings).tracer is None  # off: no tracer at all
+    grpc = load_telemetry("orders", {"MESH_TRACES_EXPORTER": "otlp-grpc"})
+    assert grpc.traces_endpoint == "http://127.0.0.1:4317"
+    ecs = {"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/0f3a9c2e1d-1234567"}
+    assert load_telemetry("orders", ecs).replica == "0f3a9c2e1d"
+    for name, value in (
+        ("MESH_TRACES_EXPORTER", "jaeger"),
+        ("MESH_TRACES_SAMPLE_RATIO", "1.5"),
+        ("MESH_TRACES_SAMPLE_RATIO", "some"),
+        ("MESH_TRACES_ENDPOINT", "collector:4317"),
+        ("MESH_METRICS_PORT", "70000"),
+        ("MESH_LOG_LEVEL", "chatty"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            load_telemetry("orders", {name: value})
+
+
+def test_log_records_follow_the_one_schema() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("orders", "3"))
+    logger = logging.getLogger("tests.schema")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("hello %s", "world", extra={"service": "spoofed", "target_service": "x"})
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert schema_problems(first) == schema_problems(second) == []
+    assert (first["service"], first["replica"], first["message"]) == ("orders", "3", "hello world")
+    assert first["extra_service"] == "spoofed"  # an extra never overwrites the schema's keys
+    assert "ValueError: boom" in second["error"]
+
+
+def test_the_trace_viewer_reads_the_sdk_exporter_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two processes' real file exporters, the way scripts/run configures them.
+    from opentelemetry import trace
+
+    from mesh.config import TelemetrySettings
+
+    directory = tmp_path / "traces"
+    front = Telemetry.from_settings(
+        TelemetrySettings(service="gateway", traces_exporter="file", traces_dir=directory),
+        entry=True,
+    )
+    back = Telemetry.from_settings(
+        TelemetrySettings(service="orders", traces_exporter="file", traces_dir=directory)
+    )
+    assert front.tracer is not None and back.tracer is not None
+    root = front.tracer.start_span("POST /v1/orders", kind=trace.SpanKind.SERVER)
+    remote = traceparent(root.get_span_context())
+    child = back.start_server_span("shop.orders.v1.OrdersService/CreateOrder", remote, {})
+    assert child is not None
+    child.end()
+    root.end()
+    front.shutdown()
+    back.shutdown()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    spans = list(load_spans(directory))
+    assert {p.name for p in directory.iterdir()} == {"gateway-0.jsonl", "orders-0.jsonl"}
+    lines = render_tree(build_tree(spans))
+    assert "gateway-0 server POST /v1/orders" in lines[0]
+    assert "└─ orders-0 server shop.orders.v1.OrdersService/CreateOrder" in lines[1]
+    assert main([xray_trace_id(trace_id), "--traces-dir", str(directory)]) == 0
+    assert "2 spans" in capsys.readouterr().out
+    assert main(["--list", "--traces-dir", str(directory)]) == 0
+    assert trace_id in capsys.readouterr().out
+    assert main(["f" * 32, "--traces-dir", str(directory)]) == 1
+
+
+PROMETHEUS = """\
+# TYPE mesh_serving gauge
+mesh_serving 1.0
+# TYPE mesh_rpc_server_in_flight gauge
+mesh_rpc_server_in_flight{rpc="/a.B/C"} 2.0
+# TYPE mesh_rpc_server_duration_seconds histogram
+mesh_rpc_server_duration_seconds_bucket{code="OK",le="0.001",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_bucket{code="OK",le="0.01",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_bucket{code="OK",le="+Inf",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_count{code="OK",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_sum{code="OK",rpc="/a.B/C"} 0.5
+mesh_rpc_server_duration_seconds_bucket{code="INTERNAL",le="0.001",rpc="/a.B/C"} 0
+mesh_rpc_server_duration_seconds_bucket{code="INTERNAL",le="0.01",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_bucket{code="INTERNAL",le="+Inf",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_count{code="INTERNAL",rpc="/a.B/C"} %d
+mesh_rpc_server_duration_seconds_sum{code="INTERNAL",rpc="/a.B/C"} 0.1
+"""
+
+
+def test_the_live_view_computes_rates_quantiles_and_errors() -> None:
+    before = parse(PROMETHEUS % (10, 10, 10, 10, 0, 0, 0), at=100.0)
+    after = parse(PROMETHEUS % (150, 190, 190, 190, 10, 10, 10), at=102.0)
+    row = compare("catalog-0", after, before)
+    assert row.health == "SERVING" and row.in_flight == 2
+    assert row.rps == pytest.approx(95.0)  # 190 calls in 2 s
+    assert row.error_rate == pytest.approx(10 / 190)
+    assert row.p50_ms is not None and row.p50_ms < 1.0
+    assert row.p99_ms is not None and 1.0 < row.p99_ms <= 10.0
+    assert quantile({}, 0.5) is None
+    down = compare("x", parse("", 1.0).__class__(at=1.0, up=False), None)
+    assert down.health == "DOWN"
+    assert "catalog-0" in render([row, down], "t")
