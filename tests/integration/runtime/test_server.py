@@ -264,11 +264,13 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
         return b""
 
     catalog = aio.server()
+    recorder = grpc.unary_unary_rpc_method_handler(get_product)
     catalog.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
                 "shop.catalog.v1.CatalogService",
-                {"GetProduct": grpc.unary_unary_rpc_method_handler(get_product)},
+                # Orders looks its lines up with one BatchGetProducts call.
+                {"GetProduct": recorder, "BatchGetProducts": recorder},
             ),
         )
     )
