@@ -27,6 +27,7 @@ from gateway.http import GatewayHttpProtocol
 from gateway.streaming import HEARTBEAT_NDJSON, HEARTBEAT_SSE
 from tests.gateway_support.echo import SERVICE
 from tests.gateway_support.live import free_port
+from tests.support.waiting import until_state
 
 HEARTBEAT = 0.2
 
@@ -83,8 +84,8 @@ def idle_stream_gateway(
         web = uvicorn.Server(config)
         holder["server"] = web
         task = asyncio.create_task(web.serve())
-        while not web.started:  # uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
+        # uvicorn exposes a flag, not an event: poll it (or the task's early end).
+        await until_state(lambda: web.started or task.done(), timeout=10, what="uvicorn")
         ready.set()
         await task
         await channels.close()
