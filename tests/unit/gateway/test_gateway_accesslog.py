@@ -5,6 +5,7 @@ import io
 import json
 
 from gateway.accesslog import AccessLog
+from tests.support.waiting import WatchedStream
 
 
 def test_one_json_line_per_request_with_the_fields() -> None:
@@ -23,11 +24,14 @@ def test_one_json_line_per_request_with_the_fields() -> None:
 
 
 async def test_lines_are_batched_and_flushed_on_time_size_and_close() -> None:
-    out = io.StringIO()
+    out = WatchedStream()
     log = AccessLog(out, interval=0.05, max_lines=3)
+    loop = asyncio.get_running_loop()
+    written = loop.time()
     log.write("GET", "/a", 200, "r", "1", 0.1)
     assert out.getvalue() == ""
-    await asyncio.sleep(0.15)
+    await asyncio.wait_for(out.written.wait(), 5)  # the timer flushed the batch
+    assert 0.049 <= loop.time() - written < 0.15  # the interval, not at once nor late
     assert len(out.getvalue().splitlines()) == 1
     for i in range(3):
         log.write("GET", "/b", 200, "r", str(i), 0.1)
