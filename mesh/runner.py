@@ -268,16 +268,37 @@ class Supervisor:
             _say(f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (restarted)")
 
 
+def _ended(process: asyncio.subprocess.Process) -> bool:
+    """Whether ``process`` has ended, whether or not the loop has reaped it yet."""
+    if process.returncode is not None:
+        return True
+    try:
+        # WNOWAIT: look without reaping; the loop's child watcher still collects the code.
+        found = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True  # reaped already, the loop has not yet been told
+    return found is not None
+
+
 async def _stop(replicas: list[Replica], grace: float) -> int:
+    """SIGTERM each replica in reverse start order; the number that did not stop cleanly.
+
+    A replica that was already down (it died on its own and its restart was still
+    pending) is no failure of the stop: the console reported its exit when it came.
+    """
     failures = 0
     for replica in reversed(replicas):
-        if replica.process.returncode is None:
-            replica.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(replica.process.wait(), timeout=grace + 5)
-            except TimeoutError:
-                replica.process.kill()
-                await replica.process.wait()
+        if _ended(replica.process):
+            ended = await replica.process.wait()
+            _say(f"  stopped {replica.label} (already down: exit {ended})")
+            replica.log.close()
+            continue
+        replica.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(replica.process.wait(), timeout=grace + 5)
+        except TimeoutError:
+            replica.process.kill()
+            await replica.process.wait()
         code = replica.process.returncode
         failures += code not in (0, -signal.SIGTERM)
         _say(f"  stopped {replica.label} (exit {code})")

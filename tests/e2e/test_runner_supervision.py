@@ -19,7 +19,7 @@ import pytest
 from mesh.probe import check_grpc
 from mesh.topology import load_topology
 from tests.e2e.test_local_mesh import _free_offset
-from tests.support.waiting import until_sync
+from tests.support.waiting import until_line, until_sync
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +89,40 @@ def test_a_killed_replica_is_restarted_and_the_others_keep_serving(tmp_path: Pat
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, out.read_text()
         assert "stopped catalog-0" in out.read_text()
+
+
+def test_stopping_while_a_replica_awaits_its_restart_exits_zero(tmp_path: Path) -> None:
+    """Seen in a chaos run: Ctrl-C between a replica's death and its restart exited 1."""
+    offset = _free_offset()
+    port = load_topology()["catalog"].port + offset
+    with runner(tmp_path, "--only", "catalog", "--port-offset", str(offset)) as (process, out):
+        until_line(out, "Press Ctrl-C", process=process, timeout=120)
+        data = tmp_path / "data"
+        until_sync(lambda: len(pids(data, "catalog")) == 2, what="both replicas registered")
+        [other] = [pid for at, pid in pids(data, "catalog").items() if at != port]  # catalog-1
+        # Frozen, the runner sees the death and the Ctrl-C together: the stop comes before
+        # the restart (its backoff is at least 0.25 s), every time.
+        process.send_signal(signal.SIGSTOP)
+        try:
+            os.kill(other, signal.SIGKILL)
+            until_sync(lambda: not _alive(other), what="the replica gone")
+            process.send_signal(signal.SIGINT)
+        finally:
+            process.send_signal(signal.SIGCONT)
+        assert process.wait(60) == 0, out.read_text()
+    text = out.read_text()
+    assert "stopped catalog-1 (already down: exit -9)" in text, text
+    assert "(restarted)" not in text
+    assert "stopped catalog-0 (exit 0)" in text or "stopped catalog-0 (exit -15)" in text, text
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs; a zombie (dead, not yet reaped by its parent) does not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def test_a_process_that_cannot_start_fails_fast_with_its_log(tmp_path: Path) -> None:
