@@ -268,18 +268,6 @@ class Supervisor:
             _say(f"  ready   {replica.label:<12} 127.0.0.1:{replica.port:<5}  (restarted)")
 
 
-def _ended(process: asyncio.subprocess.Process) -> bool:
-    """Whether ``process`` has ended, whether or not the loop has reaped it yet."""
-    if process.returncode is not None:
-        return True
-    try:
-        # WNOWAIT: look without reaping; the loop's child watcher still collects the code.
-        found = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return True  # reaped already, the loop has not yet been told
-    return found is not None
-
-
 async def _stop(replicas: list[Replica], grace: float) -> int:
     """SIGTERM each replica in reverse start order; the number that did not stop cleanly.
 
@@ -288,8 +276,8 @@ async def _stop(replicas: list[Replica], grace: float) -> int:
     """
     failures = 0
     for replica in reversed(replicas):
-        if _ended(replica.process):
-            ended = await replica.process.wait()
+        if replica.process.returncode is not None:
+            ended = replica.process.returncode
             _say(f"  stopped {replica.label} (already down: exit {ended})")
             replica.log.close()
             continue
