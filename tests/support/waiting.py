@@ -64,6 +64,10 @@ async def until_state(
     return await until(observe, timeout=timeout, what=what)
 
 
+class Exited(AssertionError):
+    """The process ended before it wrote what a test waited for."""
+
+
 def until_line(
     path: Path,
     text: str,
@@ -73,21 +77,24 @@ def until_line(
 ) -> str:
     """The content of ``path`` once it holds ``text``; fails at once if ``process`` exits first."""
 
+    def content() -> str:
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def seen() -> str:
-        content = path.read_text(errors="replace") if path.exists() else ""
-        if text in content:
-            return content
+        if text in (found := content()):
+            return found
         if process is not None and process.poll() is not None:
-            raise AssertionError(
-                f"exited with code {process.returncode} before writing {text!r}:\n{content[-3000:]}"
+            raise Exited(
+                f"exited with code {process.returncode} before writing {text!r}:\n{found[-3000:]}"
             )
         return ""
 
     try:
         return until_sync(seen, timeout=timeout, what=f"{text!r} in {path}")
+    except Exited:
+        raise
     except AssertionError as exc:
-        tail = path.read_text(errors="replace")[-3000:] if path.exists() else "(no file)"
-        raise AssertionError(f"{exc}; its end:\n{tail}") from None
+        raise AssertionError(f"{exc}; the end of the file:\n{content()[-3000:]}") from None
 
 
 class WatchedStream(io.StringIO):
