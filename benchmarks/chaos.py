@@ -20,9 +20,11 @@ was committed equals what was put in, and what was committed equals what the
 confirmed orders hold. Exit 0 only if the books are right and the targets
 (100 % with SIGTERM, >= 99.9 % with SIGKILL) are met.
 
-``--soak SECONDS`` instead runs a steady ``--rate`` of requests with no
-kills, samples the RSS and open file descriptors of every process of the mesh
-and prints their slopes (KiB/min, fds/min).
+``--soak SECONDS`` instead runs a steady ``--rate`` of requests (each worker
+on a fixed timetable) with no kills, samples the RSS and open file
+descriptors of every process of the mesh, the runner included, and prints
+their least-squares slopes (KiB/min, fds/min) after a warm-up (the first
+minute, or tenth of the soak). A process that exits during the soak fails it.
 
 The last line is ``ratio: X.XXXX``: successful requests over all requests.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -223,10 +226,21 @@ class Load:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def worker(self, http: httpx.AsyncClient, token: str, pace: float = 0.0) -> None:
+        """Requests back to back, or one every ``pace`` seconds on a fixed timetable."""
         auth = {"Authorization": f"Bearer {token}"}
         mine: list[str] = []
         rng = random.Random()
+        due = time.monotonic() + rng.uniform(0, pace)  # workers spread over one period
         while not self.stop.is_set():
+            if pace:
+                # The soak's steady rate: the next request is due one period after the
+                # last one was due, however long that one took (not synchronisation).
+                if (wait := due - time.monotonic()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), timeout=wait)
+                    if self.stop.is_set():
+                        break
+                due = max(due + pace, time.monotonic() - pace)
             roll = rng.random()
             started = time.perf_counter()
             request_id = ""
@@ -251,8 +265,6 @@ class Load:
                 code = type(exc).__name__
             self.tally.codes[code] += 1
             self.tally.latencies.append(time.perf_counter() - started)
-            if pace:
-                await asyncio.sleep(pace)  # the soak's steady rate, not synchronisation
 
 
 async def killer(mesh: Mesh, interval: float, signum: signal.Signals, stop: asyncio.Event) -> int:
@@ -385,40 +397,67 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return 0.0 if var == 0 else 60 * sum((t - mx) * (v - my) for t, v in points) / var
 
 
+WARM_UP = 60.0  # seconds of the soak left out of the slopes: pools, caches, lazy imports
+
+
+def _name(pid: int) -> str:
+    """``services.catalog`` for ``python -m services.catalog``, else the program's name."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    if len(argv) > 2 and argv[1] == b"-m":
+        return argv[2].decode()
+    return Path(argv[0].decode()).name
+
+
 async def soak(mesh: Mesh, opts: argparse.Namespace) -> tuple[int, int, bool]:
+    """A steady ``--rate`` for ``--soak`` seconds; the RSS and fd slopes of every process."""
+    assert mesh.process is not None
     shop = Shop(mesh, opts.concurrency)
     async with httpx.AsyncClient(timeout=30) as http:
         await shop.seed(http)
         load = Load(shop)
         pace = opts.concurrency / opts.rate
-        workers = [asyncio.create_task(load.worker(http, t, pace)) for t in shop.tokens]
-        names = {
-            pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2].decode()
-            for pid in mesh.pids()
-        }
+        names = {pid: _name(pid) for pid in mesh.pids()}
+        names[mesh.process.pid] = "mesh.runner"
         series: dict[int, list[tuple[float, float, float]]] = {pid: [] for pid in names}
+        period = min(10.0, opts.soak / 20)
+        warm_up = min(WARM_UP, opts.soak / 10)
+        _say(
+            f"soak: {opts.rate:g} requests/s for {opts.soak:.0f}s, {len(names)} processes "
+            f"sampled every {period:g}s; slopes leave out the first {warm_up:.0f}s"
+        )
+        workers = [asyncio.create_task(load.worker(http, t, pace)) for t in shop.tokens]
         started = time.monotonic()
         while (elapsed := time.monotonic() - started) < opts.soak:
             for pid, (rss, fds) in _sample(list(names)).items():
                 series[pid].append((elapsed, rss, fds))
-            await asyncio.sleep(min(10.0, opts.soak / 20))  # the sampling period
+            await asyncio.sleep(period)  # the sampling period, not synchronisation
         load.stop.set()
         await asyncio.gather(*workers)
+        elapsed = time.monotonic() - started
         tally = load.tally
-        _say(f"soak: {tally.total} requests in {opts.soak:.0f}s, p99 {tally.p99_ms():.1f} ms")
-        for pid, points in series.items():
-            if len(points) < 2:
+        _say(
+            f"soak: {tally.total} requests in {elapsed:.0f}s ({tally.total / elapsed:.1f}/s), "
+            f"success {tally.ok / max(tally.total, 1) * 100:.3f} %, p99 {tally.p99_ms():.1f} ms, "
+            f"answers {dict(tally.codes)}"
+        )
+        lost = [names[pid] for pid in names if not _alive(pid)]
+        if lost:
+            _say(f"  processes that exited during the soak: {', '.join(lost)}")
+        for pid, points in sorted(series.items(), key=lambda item: names[item[0]]):
+            steady = [p for p in points if p[0] >= warm_up]
+            if len(steady) < 2:
                 continue
-            rss_slope = _slope([(t, r) for t, r, _ in points])
-            fd_slope = _slope([(t, f) for t, _, f in points])
+            rss_slope = _slope([(t, r) for t, r, _ in steady])
+            fd_slope = _slope([(t, f) for t, _, f in steady])
             _say(
-                f"  {names[pid]:<20} pid {pid:<7} RSS {points[0][1]:.0f} -> {points[-1][1]:.0f} KiB "
-                f"(slope {rss_slope:+.1f} KiB/min), fds {points[0][2]:.0f} -> {points[-1][2]:.0f} "
+                f"  {names[pid]:<20} pid {pid:<7} RSS {points[0][1]:.0f} -> {steady[0][1]:.0f} "
+                f"-> {points[-1][1]:.0f} KiB (slope {rss_slope:+.1f} KiB/min), fds "
+                f"{points[0][2]:.0f} -> {steady[0][2]:.0f} -> {points[-1][2]:.0f} "
                 f"(slope {fd_slope:+.2f}/min)"
             )
         problems = await settle(mesh.data, load.created, timeout=40)
         _say("books: " + ("; ".join(problems) or "all add up"))
-        return tally.total, tally.ok, not problems
+        return tally.total, tally.ok, not problems and not lost
 
 
 def main(argv: list[str] | None = None) -> int:

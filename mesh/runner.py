@@ -270,15 +270,24 @@ class Supervisor:
 
 
 async def _stop(replicas: list[Replica], grace: float) -> int:
+    """SIGTERM each replica in reverse start order; the number that did not stop cleanly.
+
+    A replica that was already down (it died on its own and its restart was still
+    pending) is no failure of the stop: the console reported its exit when it came.
+    """
     failures = 0
     for replica in reversed(replicas):
-        if replica.process.returncode is None:
-            replica.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(replica.process.wait(), timeout=grace + 5)
-            except TimeoutError:
-                replica.process.kill()
-                await replica.process.wait()
+        if replica.process.returncode is not None:
+            ended = replica.process.returncode
+            _say(f"  stopped {replica.label} (already down: exit {ended})")
+            replica.log.close()
+            continue
+        replica.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(replica.process.wait(), timeout=grace + 5)
+        except TimeoutError:
+            replica.process.kill()
+            await replica.process.wait()
         code = replica.process.returncode
         failures += code not in (0, -signal.SIGTERM)
         _say(f"  stopped {replica.label} (exit {code})")

@@ -8,7 +8,6 @@ import random
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
@@ -21,6 +20,7 @@ from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.type.v1.money_pb2 import Money
+from tests.support.waiting import until_line
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +59,8 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             env={**os.environ},
         )
     try:
-        deadline = time.monotonic() + 120
-        while "Press Ctrl-C" not in out.read_text():
-            assert process.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, out.read_text()
-            time.sleep(0.2)
-        text = out.read_text()
+        # The runner's ready line, printed once every replica is up.
+        text = until_line(out, "Press Ctrl-C", process=process, timeout=120)
         for name in ("catalog", "inventory", "orders", "gateway"):
             assert f"ready   {name}-0" in text
         assert "ready   inventory-1" in text and "ready   catalog-1" in text

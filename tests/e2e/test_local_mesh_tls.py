@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import grpc
@@ -22,6 +21,7 @@ from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.type.v1.money_pb2 import Money
 from tests.e2e.test_local_mesh import ROOT, _free_offset
 from tests.support.tls import NAMESPACE, make_pki
+from tests.support.waiting import until_line
 
 
 def _channel(port: int, service: str, tls: TlsSettings) -> grpc.Channel:
@@ -55,12 +55,8 @@ def test_scripts_run_tls_serves_the_shop_on_mutual_tls(tmp_path: Path) -> None:
             env=env,
         )
     try:
-        deadline = time.monotonic() + 120
-        while "Press Ctrl-C" not in out.read_text():
-            assert process.poll() is None, out.read_text()
-            assert time.monotonic() < deadline, out.read_text()
-            time.sleep(0.2)
-        text = out.read_text()
+        # The runner's ready line, printed once every replica is up.
+        text = until_line(out, "Press Ctrl-C", process=process, timeout=120)
         assert "Mutual TLS with the certificates in" in text
         port = {name: spec.port + offset for name, spec in load_topology().services.items()}
         files = CertFiles(data / "tls")

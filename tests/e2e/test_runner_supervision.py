@@ -19,7 +19,7 @@ import pytest
 from mesh.probe import check_grpc
 from mesh.topology import load_topology
 from tests.e2e.test_local_mesh import _free_offset
-from tests.support.waiting import until_sync
+from tests.support.waiting import until_line, until_sync
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,6 +89,37 @@ def test_a_killed_replica_is_restarted_and_the_others_keep_serving(tmp_path: Pat
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0, out.read_text()
         assert "stopped catalog-0" in out.read_text()
+
+
+def test_stopping_while_a_replica_awaits_its_restart_exits_zero(tmp_path: Path) -> None:
+    """Seen in a chaos run: Ctrl-C between a replica's death and its restart exited 1."""
+    offset = _free_offset()
+    port = load_topology()["catalog"].port + offset
+    with runner(tmp_path, "--only", "catalog", "--port-offset", str(offset)) as (process, out):
+        until_line(out, "Press Ctrl-C", process=process, timeout=120)
+        data = tmp_path / "data"
+        killed: set[int] = set()
+
+        def second() -> list[int]:
+            """catalog-1's pid, once registered (a killed one lingers until its lease ends)."""
+            return [p for at, p in pids(data, "catalog").items() if at != port and p not in killed]
+
+        def restarted() -> int:
+            return out.read_text().count("(restarted)")
+
+        for restart in (1, 2, 3):
+            until_sync(lambda: restarted() == len(killed), what="the last restart")
+            [other] = until_sync(second, what="catalog-1 registered")
+            os.kill(other, signal.SIGKILL)
+            killed.add(other)
+            # The backoff doubles: the third restart waits at least 1 s, the window to stop in.
+            until_line(out, f"(restart {restart} within", process=process)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0, out.read_text()
+    text = out.read_text()
+    assert "stopped catalog-1 (already down: exit -9)" in text, text
+    assert text.count("(restarted)") == 2, text  # the third restart never came
+    assert "stopped catalog-0 (exit 0)" in text or "stopped catalog-0 (exit -15)" in text, text
 
 
 def test_a_process_that_cannot_start_fails_fast_with_its_log(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType, *, initial_metadata: bo
             if "x-echo-fail" in metadata:
                 await _fail(context, int(metadata["x-echo-fail"]), metadata)
             if "x-echo-delay-ms" in metadata:
+                # A deliberately slow backend (drain and deadline tests), not synchronisation.
                 await asyncio.sleep(int(metadata["x-echo-delay-ms"]) / 1000)
             remaining = context.time_remaining()
             if initial_metadata:

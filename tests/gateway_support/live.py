@@ -19,6 +19,7 @@ import uvicorn
 from gateway import Gateway, LocalChannelProvider, Settings, create_app
 from gateway.http import GatewayHttpProtocol
 from tests.gateway_support.echo import SERVICE, start_echo_server
+from tests.support.waiting import until_state
 
 
 def free_port() -> int:
@@ -68,8 +69,8 @@ def serve_gateway(
         server = uvicorn.Server(config)
         parts.update(server=server, app=app)
         task = asyncio.create_task(server.serve())
-        while not server.started:  # uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
+        # uvicorn exposes a flag, not an event: poll it (or the task's early end).
+        await until_state(lambda: server.started or task.done(), timeout=10, what="uvicorn")
         ready.set()
         await task
         await channels.close()

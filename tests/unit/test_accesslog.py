@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -7,6 +8,7 @@ import pytest
 
 from mesh.accesslog import AccessLog
 from mesh.logs import schema_problems
+from tests.support.waiting import WatchedStream
 
 
 @pytest.mark.parametrize(
@@ -69,11 +71,12 @@ async def test_lines_are_batched_until_flush_or_the_batch_limit() -> None:
 
 
 async def test_a_quiet_server_still_writes_within_the_flush_interval() -> None:
-    import asyncio
-
-    out = io.StringIO()
+    out = WatchedStream()
     log = AccessLog("svc", stream=out, flush_interval=0.05)
+    loop = asyncio.get_running_loop()
+    recorded = loop.time()
     log.record("/a.B/C", "OK", 1.0, "r", "ipv4:127.0.0.1:1")
     assert out.getvalue() == ""
-    await asyncio.sleep(0.2)
+    await asyncio.wait_for(out.written.wait(), 5)  # the timer flushed the batch
+    assert 0.049 <= loop.time() - recorded < 0.2  # the interval, not at once nor late
     assert len(out.getvalue().splitlines()) == 1

@@ -36,7 +36,7 @@ async def eventually(
         value = await probe()
         if check(value) or time.monotonic() >= deadline:
             return value
-        await asyncio.sleep(interval)
+        await asyncio.sleep(interval)  # the poll period of a re-checked observation
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from mesh.discovery import (
     EndpointWatcher,
 )
 from tests.integration.discovery.support import aws_test_env, create_namespace, free_port
+from tests.support.waiting import accepts, until_state, until_sync
 
 NAMESPACE = "outage.shop.local"
 
@@ -39,14 +39,7 @@ class MotoProcess:
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "moto server did not start"
-                time.sleep(0.05)
+        until_sync(lambda: accepts(self.port), timeout=20, what="moto listening")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -97,6 +90,7 @@ async def test_last_good_set_survives_a_registry_outage(moto_process: MotoProces
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:
         assert watcher.endpoints == good  # never empty, never partial
+        # Sampling across an outage of fixed length: the backoff count below is per time.
         await asyncio.sleep(0.02)
     assert watcher.failures >= 3
     errors = watcher.calls["errors"]
@@ -105,10 +99,9 @@ async def test_last_good_set_survives_a_registry_outage(moto_process: MotoProces
     moto_process.start()  # back, and the instance set changed meanwhile
     create_namespace(moto_process.url, name=NAMESPACE)
     await seed(moto_process.url, [50072])
-    deadline = time.monotonic() + 5
-    while {e.port for e in watcher.endpoints} != {50072}:
-        assert time.monotonic() < deadline, watcher.endpoints
-        await asyncio.sleep(0.02)
+    await until_state(
+        lambda: {e.port for e in watcher.endpoints} == {50072}, timeout=5, what="the new set"
+    )
     assert watcher.failures == 0
     await watcher.stop()
     await registry.close()

@@ -23,6 +23,7 @@ import pytest
 from mesh.topology import load_topology
 from tests.gateway_support.echo import start_echo_server
 from tests.gateway_support.live import free_port
+from tests.support.waiting import until
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -67,17 +68,21 @@ def gateway_process(
         proc.wait(10)
 
 
-async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the gateway exited at start-up"
+async def readyz(client: httpx.AsyncClient, proc: subprocess.Popen[bytes], status: int) -> None:
+    """Until the gateway's readiness probe answers ``status``; fails at once if it exits."""
+
+    async def answers() -> bool:
+        assert proc.poll() is None, f"the gateway exited with code {proc.returncode}"
         try:
-            if (await client.get("/readyz")).status_code == 200:
-                return
+            return (await client.get("/readyz")).status_code == status
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the gateway never became ready")
+            return False
+
+    await until(answers, timeout=30, what=f"/readyz answering {status}")
+
+
+async def wait_ready(client: httpx.AsyncClient, proc: subprocess.Popen[bytes]) -> None:
+    await readyz(client, proc, 200)
 
 
 async def test_sigterm_drains_with_readyz_503_while_serving_then_stops(
@@ -90,7 +95,7 @@ async def test_sigterm_drains_with_readyz_503_while_serving_then_stops(
                 await wait_ready(client, proc)
                 proc.send_signal(signal.SIGTERM)
                 sent = time.monotonic()
-                await asyncio.sleep(0.3)
+                await readyz(client, proc, 503)  # the signal was handled
                 # Draining: not ready, but alive and serving on the same listener.
                 ready = await client.get("/readyz")
                 assert ready.status_code == 503
@@ -102,6 +107,7 @@ async def test_sigterm_drains_with_readyz_503_while_serving_then_stops(
                 assert served.status_code == 501  # the echo server has no catalog
                 while time.monotonic() - sent < drain - 0.4:
                     assert (await client.get("/readyz")).status_code == 503
+                    # Sampling /readyz across the drain window: its length is under test.
                     await asyncio.sleep(0.2)
                 assert proc.poll() is None, "stopped before the drain ended"
                 code = await asyncio.to_thread(proc.wait, 15)
@@ -132,8 +138,7 @@ async def test_a_second_sigterm_ends_the_drain(
             async with httpx.AsyncClient(base_url=url, timeout=5) as client:
                 await wait_ready(client, proc)
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.3)
-                assert (await client.get("/readyz")).status_code == 503
+                await readyz(client, proc, 503)  # the first one was handled: draining
                 proc.send_signal(signal.SIGTERM)
                 sent = time.monotonic()
                 code = await asyncio.to_thread(proc.wait, 15)

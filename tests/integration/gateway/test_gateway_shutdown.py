@@ -13,6 +13,7 @@ import pytest
 
 from gateway import Gateway
 from tests.gateway_support.live import serve_gateway
+from tests.support.waiting import accepts, until_sync
 
 SLOW_MS = 1500
 
@@ -29,22 +30,17 @@ def test_in_flight_request_completes_and_readiness_drops(
             timeout=10,
             headers={"grpc-metadata-x-echo-delay-ms": str(SLOW_MS), "x-request-id": "drain-1"},
         )
-        deadline = time.monotonic() + 5
-        while not live.server.server_state.tasks:  # the request reached the app
-            assert time.monotonic() < deadline, "the slow request never arrived"
-            time.sleep(0.01)
+        # The request reached the app: uvicorn runs it as a task.
+        until_sync(lambda: live.server.server_state.tasks, timeout=5, what="the slow request")
         started = time.monotonic()
         live.server.should_exit = True  # what uvicorn's SIGTERM handler does
 
         # Draining: no new connections, the in-flight request still runs.
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                httpx.get(f"{live.url}/healthz", timeout=1)
-            except httpx.ConnectError:
-                break
-            assert time.monotonic() < deadline, "still accepting connections"
-            time.sleep(0.02)
+        until_sync(
+            lambda: not accepts(int(live.url.rsplit(":", 1)[1])),
+            timeout=5,
+            what="the listener closed",
+        )
         assert not slow.done()
 
         response = slow.result(timeout=10)

@@ -27,6 +27,7 @@ from gateway.http import GatewayHttpProtocol
 from gateway.streaming import HEARTBEAT_NDJSON, HEARTBEAT_SSE
 from tests.gateway_support.echo import SERVICE
 from tests.gateway_support.live import free_port
+from tests.support.waiting import until_state
 
 HEARTBEAT = 0.2
 
@@ -83,8 +84,8 @@ def idle_stream_gateway(
         web = uvicorn.Server(config)
         holder["server"] = web
         task = asyncio.create_task(web.serve())
-        while not web.started:  # uvicorn exposes a flag, not an event
-            await asyncio.sleep(0.01)
+        # uvicorn exposes a flag, not an event: poll it (or the task's early end).
+        await until_state(lambda: web.started or task.done(), timeout=10, what="uvicorn")
         ready.set()
         await task
         await channels.close()
@@ -121,9 +122,13 @@ def test_heartbeats_keep_an_idle_stream_open_and_leaving_cancels_the_backend(
             assert r.status_code == 200
             chunks: list[bytes] = []
             started = time.monotonic()
+            open_while_idle = False
             for chunk in r.iter_raw():
                 chunks.append(chunk)
                 if b"".join(chunks).count(heartbeat) >= 3:
+                    # Observed before the break: leaving the loop closes the generator,
+                    # and with it the connection, which ends the backend call.
+                    open_while_idle = not backend.ended.is_set()
                     break
             elapsed = time.monotonic() - started
             body = b"".join(chunks)
@@ -136,7 +141,7 @@ def test_heartbeats_keep_an_idle_stream_open_and_leaving_cancels_the_backend(
             assert rest.replace(heartbeat, b"") == b"", rest
             # Heartbeats come every HEARTBEAT seconds, not in a burst.
             assert elapsed >= 2 * HEARTBEAT * 0.8
-            assert not backend.ended.is_set(), "the backend call must stay open while idle"
+            assert open_while_idle, "the backend call must stay open while idle"
         # The client closed the connection: the backend call ends, cancelled.
         assert backend.ended.wait(5), "the backend stream outlived its client"
         assert backend.outcome == ["cancelled"]

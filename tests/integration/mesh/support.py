@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +67,7 @@ class Stream:
                     self.ok += 1
                 except grpc.aio.AioRpcError as exc:
                     self.failures.append(f"{exc.code().name}: {exc.details()}")
+                # The stream's pace (a steady load, not synchronisation): tests wait on ``ok``.
                 await asyncio.sleep(0.01)
 
         self._tasks = [asyncio.create_task(worker(n)) for n in range(self.workers)]
@@ -88,15 +88,3 @@ def spawn_inventory(tmp: Path, index: int, env: dict[str, str]) -> subprocess.Po
         )
     finally:
         log.close()
-
-
-async def wait_until(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()  # type: ignore[operator]
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -13,8 +13,9 @@ import pytest
 from grpc import aio
 
 from mesh.discovery import HealthFilter, LocalRegistry
-from tests.integration.mesh.support import Stream, seed, spawn_inventory, wait_until
+from tests.integration.mesh.support import Stream, seed, spawn_inventory
 from tests.support.mesh import Running, serve
+from tests.support.waiting import until, until_state
 
 FAST = {
     "MESH_REGISTRY": "local",
@@ -50,7 +51,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         async def two_up() -> bool:
             return len(await registry.discover("inventory", health=HealthFilter.HEALTHY)) == 2
 
-        await wait_until(two_up, 30, "two inventory replicas")
+        await until(two_up, timeout=30, what="two inventory replicas")
         async with (
             serve(
                 "catalog",
@@ -73,15 +74,27 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 
 async def _drill(cluster: Cluster, sig: signal.Signals) -> Stream:
+    """Kill one replica under a flowing stream; stop the stream once calls flowed without it."""
     stream = Stream(cluster.orders.channel)
     stream.start()
-    await asyncio.sleep(1.5)
+    await until_state(lambda: stream.ok >= 20, what="the stream flowing")
     before = stream.ok
     victim = cluster.replicas[1]
     victim.send_signal(sig)
-    await asyncio.sleep(3.0)
+    assert await asyncio.to_thread(victim.wait, 10) in (0, -signal.SIGKILL)
+    if sig == signal.SIGTERM:
+        # It deregistered itself before draining: gone from the registry as it exits.
+        remaining = await cluster.registry.discover("inventory", health=HealthFilter.ALL)
+        assert len(remaining) == 1
+    else:
+        # No goodbye from a SIGKILL: its lease expires and the registry forgets it.
+        async def expired() -> bool:
+            return len(await cluster.registry.discover("inventory", health=HealthFilter.ALL)) == 1
+
+        await until(expired, timeout=10, what="the killed replica to expire")
+    gone = stream.ok
+    await until_state(lambda: stream.ok >= gone + 20, what="calls after the replica was gone")
     await stream.stop()
-    assert victim.wait(10) in (0, -signal.SIGKILL)
     assert stream.ok > before + 10, "the stream kept flowing after the replica stopped"
     return stream
 
@@ -90,9 +103,6 @@ async def test_sigterm_of_a_replica_fails_no_call(cluster: Cluster) -> None:
     stream = await _drill(cluster, signal.SIGTERM)
     print(f"SIGTERM drill: {stream.ok} calls ok, {len(stream.failures)} failed")
     assert stream.failures == []
-    # It deregistered itself before draining.
-    remaining = await cluster.registry.discover("inventory", health=HealthFilter.ALL)
-    assert len(remaining) == 1
 
 
 async def test_sigkill_failures_are_bounded_by_the_retry_policy(cluster: Cluster) -> None:
@@ -104,9 +114,3 @@ async def test_sigkill_failures_are_bounded_by_the_retry_policy(cluster: Cluster
     # other; at most the calls in flight at the moment of the kill may fail.
     assert len(stream.failures) <= stream.workers
     assert all(f.startswith("UNAVAILABLE") for f in stream.failures)
-
-    # Its lease expires: the registry forgets it within a few seconds.
-    async def gone() -> bool:
-        return len(await cluster.registry.discover("inventory", health=HealthFilter.ALL)) == 1
-
-    await wait_until(gone, 10, "the killed replica to expire")

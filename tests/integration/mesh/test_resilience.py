@@ -18,8 +18,9 @@ import pytest
 from mesh.discovery import AWS_INSTANCE_IPV4, AWS_INSTANCE_PORT, CloudMapRegistry, LocalRegistry
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from tests.integration.discovery.support import aws_test_env, create_namespace
-from tests.integration.mesh.support import clients_of, seed, wait_until
+from tests.integration.mesh.support import clients_of, seed
 from tests.support.mesh import serve
+from tests.support.waiting import accepts, until_state, until_sync
 
 OUTAGE_SECONDS = float(os.environ.get("MESH_TEST_OUTAGE_SECONDS", "30"))
 FAST = {"MESH_DISCOVERY_POLL_SECONDS": "0.2", "MESH_DISCOVERY_REFRESH_SECONDS": "1"}
@@ -48,14 +49,7 @@ def moto_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, subproc
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "moto did not start"
-            time.sleep(0.1)
+    until_sync(lambda: accepts(port), timeout=30, what="moto listening")
     yield f"http://127.0.0.1:{port}", process
     if process.poll() is None:
         process.kill()
@@ -96,6 +90,7 @@ async def test_registry_outage_keeps_calls_flowing_on_cached_endpoints(
             while time.monotonic() - started < OUTAGE_SECONDS:
                 await stub.CreateOrder(order(f"outage-{calls}"), timeout=5)
                 calls += 1
+                # Calls spread over the outage: its length is what is under test, not a wait.
                 await asyncio.sleep(0.25)
             assert watcher.calls["errors"] > 0, "the registry was not really unreachable"
             assert watcher.endpoints, "the last good endpoint set was kept"
@@ -167,5 +162,5 @@ async def test_bad_registry_data_is_skipped_with_a_log_line(
             def skipped() -> bool:
                 return any("bad-" in str(r.__dict__.get("instance_id", "")) for r in caplog.records)
 
-            await wait_until(skipped, 5, "a log line naming a skipped instance")
+            await until_state(skipped, timeout=5, what="a log line naming a skipped instance")
         await registry.close()

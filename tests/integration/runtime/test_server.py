@@ -26,6 +26,7 @@ from mesh.server import MeshServer
 from shop.orders.v1 import orders_pb2_grpc
 from tests.support import slow_service
 from tests.support.mesh import Shop
+from tests.support.waiting import until_line, until_state
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -47,19 +48,23 @@ async def test_health_reports_each_service(mesh: Shop) -> None:
 
 
 async def test_health_goes_not_serving_when_shutdown_starts() -> None:
-    server = MeshServer(slow_service.unit(), shutdown_grace=2.0)
+    gate = slow_service.Gate()
+    server = MeshServer(slow_service.unit(gate), shutdown_grace=10.0)
     await server.start()
     async with aio.insecure_channel(server.address) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
         first = await watch.read()
         assert first.status == SERVING
-        in_flight = channel.unary_unary(slow_service.METHOD, None, None)(b"500")
-        await asyncio.sleep(0.1)
+        in_flight = channel.unary_unary(slow_service.METHOD, None, None)(b"held")
+        await asyncio.wait_for(gate.arrived.wait(), 5)  # the server runs the call
         stopping = asyncio.create_task(server.stop())
         update = await asyncio.wait_for(watch.read(), 2)
         assert update.status == NOT_SERVING
-        assert await in_flight == b"500"  # drained, not cut off
-        await stopping
+        watch.cancel()  # an open Watch stream is a call in flight too: it would hold the drain
+        assert not stopping.done() and not in_flight.done()  # draining: waits for the call
+        gate.release.set()
+        assert await in_flight == b"held"  # drained, not cut off
+        await asyncio.wait_for(stopping, 5)  # the drain ends with the call, not the grace
 
 
 async def test_reflection_lists_and_resolves_like_grpcurl(mesh: Shop) -> None:
@@ -116,6 +121,7 @@ def mesh_addresses(tmp_path: Path) -> Any:
     from tests.support.mesh import shop
 
     ready: dict[str, str] = {}
+    started = threading.Event()
     stop = threading.Event()
 
     def run() -> None:
@@ -126,16 +132,14 @@ def mesh_addresses(tmp_path: Path) -> Any:
                     inventory=running.inventory.address,
                     orders=running.orders.address,
                 )
-                while not stop.is_set():
-                    await asyncio.sleep(0.02)
+                started.set()
+                await asyncio.to_thread(stop.wait)
 
         asyncio.run(body())
 
     thread = threading.Thread(target=run)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not ready and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert started.wait(20), "the shop did not start"
     yield ready
     stop.set()
     thread.join(10)
@@ -150,11 +154,7 @@ def _spawn_slow(tmp_path: Path, grace: str = "5") -> tuple[subprocess.Popen[byte
             stderr=log,
             env={**os.environ},
         )
-    deadline = time.monotonic() + 20
-    while not port_file.exists() or not port_file.read_text():
-        assert process.poll() is None, (tmp_path / "log").read_text()
-        assert time.monotonic() < deadline, "slow service did not start"
-        time.sleep(0.05)
+    until_line(tmp_path / "log", '"serving"', process=process, timeout=20)
     return process, f"127.0.0.1:{port_file.read_text()}"
 
 
@@ -164,7 +164,7 @@ def test_sigterm_lets_in_flight_call_finish_and_exits_zero(tmp_path: Path) -> No
     try:
         with grpc.insecure_channel(address) as channel:
             call = channel.unary_unary(slow_service.METHOD, None, None).future(b"1500", timeout=10)
-            time.sleep(0.4)
+            until_line(tmp_path / "log", slow_service.ARRIVED, process=process)
             process.send_signal(signal.SIGTERM)
             assert call.result() == b"1500"
         assert process.wait(10) == 0
@@ -189,7 +189,7 @@ def test_grace_bounds_the_drain(tmp_path: Path) -> None:
     try:
         with grpc.insecure_channel(address) as channel:
             call = channel.unary_unary(slow_service.METHOD, None, None).future(b"30000", timeout=20)
-            time.sleep(0.3)
+            until_line(tmp_path / "log", slow_service.ARRIVED, process=process)
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
             assert process.wait(10) == 0
@@ -215,16 +215,14 @@ async def test_request_id_is_propagated_and_logged(
         ("/shop.orders.v1.OrdersService/CreateOrder", "INVALID_ARGUMENT"),
         ("/shop.catalog.v1.CatalogService/BatchGetProducts", "NOT_FOUND"),  # the hop kept the id
     }
-    seen: set[tuple[str, str]] = set()
     lines: list[dict[str, Any]] = []
-    for _ in range(40):  # access lines are written in batches, at most 0.5 s apart
-        await asyncio.sleep(0.05)
-        err = capsys.readouterr().err
-        lines += [json.loads(x) for x in err.splitlines() if x.startswith("{")]
-        seen = {(x["rpc"], x["code"]) for x in lines if x.get("request_id") == "trace-me-42"}
-        if expected <= seen:
-            break
-    assert expected <= seen
+
+    def traced() -> set[tuple[str, str]]:
+        lines.extend(json.loads(x) for x in capsys.readouterr().err.splitlines() if x[:1] == "{")
+        return {(x["rpc"], x["code"]) for x in lines if x.get("request_id") == "trace-me-42"}
+
+    # Access lines are written in batches, at most 0.5 s apart: wait for both to appear.
+    await until_state(lambda: expected <= traced(), timeout=2, what=f"access lines {expected}")
     entry = next(x for x in lines if x.get("request_id") == "trace-me-42")
     assert entry["logger"] == "mesh.access"
     assert {"time", "replica", "service", "duration_ms", "peer"} <= set(entry)
@@ -241,11 +239,12 @@ async def test_hostile_request_ids_are_replaced(
             cpb.GetProductRequest(name="products/none"), metadata=(("x-request-id", hostile),)
         )
     lines: list[dict[str, Any]] = []
-    for _ in range(40):
-        await asyncio.sleep(0.05)
-        lines += [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-        if any(x.get("rpc", "").endswith("/GetProduct") for x in lines):
-            break
+
+    def logged() -> bool:
+        lines.extend(json.loads(x) for x in capsys.readouterr().err.splitlines() if x[:1] == "{")
+        return any(x.get("rpc", "").endswith("/GetProduct") for x in lines)
+
+    await until_state(logged, timeout=2, what="the GetProduct access line")
     entry = next(x for x in lines if x.get("rpc", "").endswith("/GetProduct"))
     assert entry["request_id"] != hostile
     assert all("forged" not in x for x in lines)
@@ -264,11 +263,13 @@ async def test_inbound_deadline_caps_outbound_calls(tmp_path: Path) -> None:
         return b""
 
     catalog = aio.server()
+    recorder = grpc.unary_unary_rpc_method_handler(get_product)
     catalog.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
                 "shop.catalog.v1.CatalogService",
-                {"BatchGetProducts": grpc.unary_unary_rpc_method_handler(get_product)},
+                # Orders looks its lines up with one BatchGetProducts call.
+                {"GetProduct": recorder, "BatchGetProducts": recorder},
             ),
         )
     )

@@ -193,14 +193,15 @@ async def test_watch_sees_each_change(mesh: Shop) -> None:
     order = (await mesh.orders_stub.CreateOrder(order_request("w", ("mug", 1)))).order
     stream = mesh.orders_stub.WatchOrder(pb.WatchOrderRequest(name=order.name))
     seen: list[int] = []
+    first = asyncio.Event()
 
     async def read() -> None:
         async for event in stream:
             seen.append(event.order.status)
+            first.set()
 
     reader = asyncio.create_task(read())
-    while not seen:
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(first.wait(), 5)  # the watch is open: it sent the current status
     await mesh.orders_stub.CancelOrder(pb.CancelOrderRequest(name=order.name))
     await asyncio.wait_for(reader, 5)  # the stream ends by itself at the final status
     assert seen == [pb.Order.STATUS_CONFIRMED, pb.Order.STATUS_CANCELLED]
