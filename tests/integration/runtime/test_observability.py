@@ -201,7 +201,7 @@ async def test_one_rest_call_is_one_trace_through_every_hop(
     create = servers["orders", "shop.orders.v1.OrdersService/CreateOrder"]
     assert parent(create) is root
     for callee, rpc in (
-        ("catalog", "shop.catalog.v1.CatalogService/GetProduct"),
+        ("catalog", "shop.catalog.v1.CatalogService/BatchGetProducts"),
         ("inventory", "shop.inventory.v1.InventoryService/ReserveStock"),
     ):
         served = servers[callee, rpc]
