@@ -39,6 +39,7 @@ EXPECTED_MODULES = {
     "identity",
     "stream_api",
     "cache",
+    "table",
 }
 
 
