@@ -30,6 +30,7 @@ __all__ = [
     "build_server",
     "main",
     "migrations_dir",
+    "open_database",
     "principal_senders",
     "serve",
     "wire_discovery",
@@ -168,19 +169,20 @@ BuildUnit = Callable[[Settings, Database, Clients | None], ServiceUnit]
 S = TypeVar("S")
 
 
+def open_database(settings: Settings, migrations: Path) -> Database:
+    """The service's SQL database (``store: sql``), migrated from ``migrations`` at start."""
+    return Database(
+        settings.database_url,
+        settings.service,
+        migrations,
+        password=password_source(settings),
+        ssl_context=settings.db_tls.context() if settings.db_tls else None,
+    )
+
+
 def main(service: str, build_unit: BuildUnit, migrations: Path) -> None:
     """Entry point of ``python -m services.<name>`` for a service with a SQL store."""
-
-    def open_database(settings: Settings) -> Database:
-        return Database(
-            settings.database_url,
-            service,
-            migrations,
-            password=password_source(settings),
-            ssl_context=settings.db_tls.context() if settings.db_tls else None,
-        )
-
-    serve(service, open_database, build_unit)
+    serve(service, lambda settings: open_database(settings, migrations), build_unit)
 
 
 def serve(

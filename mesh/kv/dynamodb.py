@@ -2,38 +2,23 @@
 
 Items are ``{pk, version, value, expires}``; ``expires`` (epoch seconds) is the
 table's TTL attribute, and reads treat an expired item as absent because
-DynamoDB deletes expired items only eventually. boto3 is synchronous, so each
-call runs in a worker thread; botocore's own retries (standard mode) cover
-throttling, and a call that cannot reach DynamoDB raises UNAVAILABLE naming it.
+DynamoDB deletes expired items only eventually. Calls go through
+:func:`mesh.dynamodb.call` (worker thread, botocore's retries, UNAVAILABLE
+naming DynamoDB when it cannot be reached).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from mesh.errors import Unavailable
+from mesh.dynamodb import call
 from mesh.kv.port import Versioned
 
 if TYPE_CHECKING:
     from mesh.server import MeshServer
 
-__all__ = ["DynamoStore", "dynamodb_unavailable"]
-
-log = logging.getLogger("mesh.kv")
-
-
-def dynamodb_unavailable(exc: Exception) -> Unavailable:
-    log.warning("dynamodb call failed: %s", type(exc).__name__)
-    return Unavailable(
-        f"dynamodb is unavailable: {type(exc).__name__}",
-        reason="STORE_UNAVAILABLE",
-        metadata={"dependency": "dynamodb"},
-    )
+__all__ = ["DynamoStore"]
 
 
 class DynamoStore:
@@ -44,14 +29,7 @@ class DynamoStore:
         self.description = f"dynamodb table {table}"
 
     async def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return await asyncio.to_thread(getattr(self.client, operation), **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None
-            raise dynamodb_unavailable(exc) from None
-        except BotoCoreError as exc:
-            raise dynamodb_unavailable(exc) from None
+        return await call(self.client, operation, **kwargs)
 
     async def get(self, key: str) -> Versioned | None:
         reply = await self._call(

@@ -16,10 +16,8 @@ from __future__ import annotations
 import logging
 import socket
 
-import boto3
-
-from mesh.awsconfig import client_config
 from mesh.config import Settings
+from mesh.dynamodb import dynamodb_client
 from mesh.kv.dynamodb import DynamoStore
 from mesh.kv.embedded import EmbeddedStore
 from mesh.kv.port import KeyValueStore
@@ -59,13 +57,7 @@ def open_store(settings: Settings) -> KeyValueStore:
             store = RedisStore(url, prefix=settings.redis_prefix, password=settings.redis_password)
             reason = "MESH_REDIS_URL" if settings.redis_url else "found on this machine"
     elif settings.store == "dynamodb":
-        client = boto3.client(
-            "dynamodb",
-            endpoint_url=settings.dynamodb_endpoint,
-            region_name=settings.aws_region,
-            config=client_config(connect_timeout=1.0, read_timeout=2.0, max_attempts=3),
-        )
-        store = DynamoStore(client, settings.dynamodb_table)
+        store = DynamoStore(dynamodb_client(settings), settings.dynamodb_table)
         reason = "store: dynamodb"
     else:
         raise ValueError(

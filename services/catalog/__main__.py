@@ -1,4 +1,4 @@
-from mesh.service import main, migrations_dir
+from mesh.service import serve
 from services.catalog import app
 
-main(app.SERVICE, app.build_unit, migrations_dir(app.__file__))
+serve(app.SERVICE, app.open_store, app.build_unit)

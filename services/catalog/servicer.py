@@ -11,7 +11,7 @@ from mesh.errors import FieldViolation, InvalidArgument, NotFound
 from mesh.paging import PageTokens, page_size
 from mesh.timeutil import to_timestamp
 from mesh.validation import SKU_PATTERN, Violations, parse_name
-from services.catalog.store import CatalogStore, ProductRecord
+from services.catalog.port import CatalogStore, ProductRecord
 from shop.catalog.v1 import catalog_pb2 as pb
 from shop.catalog.v1 import catalog_pb2_grpc as pb_grpc
 from shop.type.v1 import money_pb2
@@ -136,8 +136,12 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
     ) -> pb.ListProductsResponse:
         limit = page_size(request.page_size)
         active = request.active if request.HasField("active") else None
+        # The cursor is the last sku returned; a store rebuilds its own start key from it
+        # (DynamoDB's ExclusiveStartKey), so only a well-formed sku gets that far.
         after = self.tokens.decode(
-            request.page_token, {"active": active}, valid=lambda c: isinstance(c, str)
+            request.page_token,
+            {"active": active},
+            valid=lambda c: isinstance(c, str) and SKU_PATTERN.match(c) is not None,
         )
         records, more = await self.store.page(after=after, limit=limit, active=active)
         token = self.tokens.encode(records[-1].sku, {"active": active}) if more and records else ""

@@ -147,6 +147,20 @@ class Renderer:
         assert "${" not in value, value
         return {m.group(1): value}
 
+    def table_env(self) -> dict[str, str]:
+        """``local.table_env[each.key]``: the table's name, for a service with store: dynamodb."""
+        tables = expr(self.env.locals["tables"])
+        assert tables == 'sort([for name, svc in local.services : name if svc.store == "dynamodb"])'
+        if self.spec.store != "dynamodb":
+            return {}
+        text = expr(self.env.locals["table_env"])
+        assert text == (
+            '{for name in local.tables : name => {"${upper(name)}_DYNAMODB_TABLE" = '
+            "module.table[name].name}}"
+        ), f"the renderer cannot evaluate {text!r}: teach it this shape"
+        name = f"{self.default(self.env, 'name')}-{self.spec.name}"
+        return {f"{self.spec.name.upper()}_DYNAMODB_TABLE": name}
+
     def gateway_env(self) -> dict[str, str]:
         rendered: dict[str, str] = {}
         text = expr(self.env.locals["gateway_env"])
@@ -163,13 +177,14 @@ class Renderer:
         assert expr(call["environment"]) == (
             "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
             "each.key == local.entry ? local.gateway_env : {}, "
-            "lookup(local.cache_env, each.key, {}))"
+            "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))"
         ), "the environment's shape changed: update the renderer"
         passed = {
             **dict(self.spec.env),
             "MESH_LOG_LEVEL": str(self.default(self.env, "log_level")),
             **(self.gateway_env() if self.spec.name == self.entry else {}),
             **self.cache_env(),
+            **self.table_env(),
         }
         own = expr(self.module.locals["environment"])
         assert own.startswith("merge(var.environment, {"), own

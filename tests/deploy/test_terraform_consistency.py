@@ -245,18 +245,20 @@ def test_database_settings_never_travel_in_plain_sight(env: Module, topology: To
     # Plain environment: services.yaml's env (refused there if it looks like a secret,
     # see mesh.topology), the log level, and for the REST gateway its token settings
     # (issuer, JWKS URL, audience: public values), for a service with store: redis
-    # its cache's URL (host, port, TLS: the token is a secret); nothing else.
+    # its cache's URL (host, port, TLS: the token is a secret), for a service with
+    # store: dynamodb its table's name; nothing else.
     passed = expr(env.calls["service"]["environment"])
     assert passed == (
         "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
         "each.key == local.entry ? local.gateway_env : {}, "
-        "lookup(local.cache_env, each.key, {}))"
+        "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))"
     ), passed
     ecs_service = env.call_target("service")
     plain_text = (
         expr(ecs_service.locals["environment"])
         + expr(env.locals["gateway_env"])
         + expr(env.locals["cache_env"])
+        + expr(env.locals["table_env"])
     )
     yaml_env = {key for spec in topology.services.values() for key, _ in spec.env}
     for forbidden in ("DATABASE_URL", "_DB_", "PASSWORD", "PAGE_TOKEN", "SECRET"):

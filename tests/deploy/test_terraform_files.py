@@ -40,6 +40,7 @@ EXPECTED_MODULES = {
     "stream_api",
     "cache",
     "observability",
+    "table",
 }
 
 

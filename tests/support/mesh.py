@@ -61,13 +61,18 @@ async def reset(database: Database, service: str) -> None:
 @dataclass
 class Running:
     server: MeshServer
-    database: Database
+    store: object  # the service's Database, or its DynamoDB store
     channel: aio.Channel
     settings: Settings
 
     @property
     def address(self) -> str:
         return self.server.address
+
+    @property
+    def database(self) -> Database:
+        assert isinstance(self.store, Database), f"{self.settings.service} runs on another store"
+        return self.store
 
 
 def _test_channel(address: str, settings: Settings) -> aio.Channel:
@@ -91,16 +96,20 @@ async def serve(
 ) -> AsyncIterator[Running]:
     settings = settings_for(service, db_url, **{"MESH_REGISTER": "false", **dict(env or {})})
     app = APPS[service]
-    database = Database(settings.database_url, service, migrations_dir(app.__file__))
+    store: Any
+    if settings.store == "sql":
+        store = Database(settings.database_url, service, migrations_dir(app.__file__))
+    else:  # the catalog on DynamoDB: the app opens it as in production
+        store = app.open_store(settings)
     if unit is None:
-        unit = wire_discovery(settings, lambda clients: app.build_unit(settings, database, clients))
+        unit = wire_discovery(settings, lambda clients: app.build_unit(settings, store, clients))
     server = build_server(settings, unit)
     await server.start()
-    if fresh:
-        await reset(database, service)
+    if fresh and isinstance(store, Database):
+        await reset(store, service)
     channel = _test_channel(server.address, settings)
     try:
-        yield Running(server, database, channel, settings)
+        yield Running(server, store, channel, settings)
     finally:
         await channel.close(None)
         await server.stop(1.0)
@@ -141,12 +150,15 @@ async def shop(
     pg_url: str | None,
     *,
     every_env: Mapping[str, str] | None = None,
+    catalog_env: Mapping[str, str] | None = None,
     **orders_env: str,
 ) -> AsyncIterator[Shop]:
-    """The three services; ``every_env`` goes to each of them, ``orders_env`` to orders."""
+    """The three services; ``every_env`` goes to each of them, ``catalog_env`` to catalog
+    (``CATALOG_STORE=dynamodb``, say), ``orders_env`` to orders."""
     common = dict(every_env or {})
+    catalog_url = db_url_for(kind, tmp, "catalog", pg_url)
     async with (
-        serve("catalog", db_url_for(kind, tmp, "catalog", pg_url), env=common) as catalog,
+        serve("catalog", catalog_url, env={**common, **(catalog_env or {})}) as catalog,
         serve("inventory", db_url_for(kind, tmp, "inventory", pg_url), env=common) as inventory,
     ):
         env = {

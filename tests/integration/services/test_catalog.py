@@ -1,16 +1,48 @@
-"""CatalogService over real gRPC, on SQLite and PostgreSQL."""
+"""CatalogService over real gRPC, on SQLite and PostgreSQL, and on DynamoDB
+(``CATALOG_STORE=dynamodb``, moto's server) beside SQLite for the other services."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import grpc
+import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
+from mesh.paging import PageTokens
+from services.catalog.dynamodb import DynamoCatalogStore
 from shop.catalog.v1 import catalog_pb2 as pb
 from shop.type.v1.money_pb2 import Money
+from tests.integration.discovery.support import REGION
 from tests.support.assertions import details, invalid, reason, rpc_error
-from tests.support.mesh import Shop
+from tests.support.dynamodb import catalog_table
+from tests.support.mesh import PAGE_TOKEN_KEY, Shop, shop
 
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "dynamodb"])
+async def mesh(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str | None
+) -> AsyncIterator[Shop]:
+    kind: str = request.param
+    if kind == "postgres" and pg_url is None:
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (required when CI=true)")
+    if kind != "dynamodb":
+        async with shop(kind, tmp_path, pg_url) as running:
+            yield running
+        return
+    async with catalog_table() as (endpoint, table):
+        env = {
+            "CATALOG_STORE": "dynamodb",
+            "CATALOG_DYNAMODB_TABLE": table,
+            "MESH_DYNAMODB_ENDPOINT": endpoint,
+            "AWS_REGION": REGION,
+        }
+        async with shop("sqlite", tmp_path, pg_url, catalog_env=env) as running:
+            assert isinstance(running.catalog.store, DynamoCatalogStore)
+            yield running
 
 
 def product(sku: str = "mug", **overrides: object) -> pb.Product:
@@ -132,6 +164,24 @@ async def test_list_rejects_tampered_tokens_and_bad_sizes(mesh: Shop) -> None:
     await invalid(mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=-1)), "page_size")
     huge = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_size=100_000))
     assert len(huge.products) == 3
+
+
+async def test_a_signed_token_with_a_forged_cursor_is_refused(mesh: Shop) -> None:
+    """Even with the key, a cursor that is not a sku never becomes a start key."""
+    for i in range(3):
+        await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product(f"p{i}")))
+    tokens = PageTokens(PAGE_TOKEN_KEY.encode())
+    query = {"active": None}
+    for cursor in [{"sku": {"S": "p0"}, "listing": {"S": "product"}}, ["p0"], 7, "p/0", ""]:
+        await invalid(
+            mesh.catalog_stub.ListProducts(
+                pb.ListProductsRequest(page_size=1, page_token=tokens.encode(cursor, query))
+            ),
+            "page_token",
+        )
+    good = tokens.encode("p0", query)
+    page = await mesh.catalog_stub.ListProducts(pb.ListProductsRequest(page_token=good))
+    assert [p.sku for p in page.products] == ["p1", "p2"]
 
 
 async def test_update_with_mask(mesh: Shop) -> None:

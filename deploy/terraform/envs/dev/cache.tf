@@ -3,7 +3,7 @@
 # Secrets Manager. The task finds it through MESH_REDIS_URL (a rediss:// URL:
 # host, port and TLS, nothing secret, so plain environment) and authenticates
 # with MESH_REDIS_PASSWORD (an ECS secret). security.tf admits the owning
-# service's tasks only. store: dynamodb is not provisioned yet.
+# service's tasks only. store: dynamodb: see dynamodb.tf.
 
 locals {
   caches = sort([for name, svc in local.services : name if svc.store == "redis"])

@@ -90,6 +90,8 @@ module "network" {
   egress_mode        = var.egress_mode
   single_nat_gateway = var.single_nat_gateway
   kms_key_arn        = aws_kms_key.this.arn
+  # A DynamoDB gateway endpoint when a service has a table (dynamodb.tf).
+  dynamodb_table_arns = [for name in local.tables : module.table[name].arn]
 }
 
 module "discovery" {
@@ -160,7 +162,7 @@ module "service" {
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
   drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
-  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {}, lookup(local.cache_env, each.key, {}))
+  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {}, lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
   # ECS injects them once, at start; RDS rotates the password (every 7 days by
@@ -187,6 +189,8 @@ module "service" {
     } : {},
   )
   runtime_secret_arns = each.value.store == "sql" ? [module.data.master_user_secret_arn] : []
+  # store: dynamodb: its own table and that table's indexes, nothing else.
+  dynamodb_table_arns = contains(local.tables, each.key) ? [module.table[each.key].arn] : []
   target_group_arn    = each.key == local.entry && var.streaming_api ? module.stream_api[0].target_group_arn : null
 
   enable_execute_command = var.enable_execute_command

@@ -251,6 +251,12 @@ variable "db_deletion_protection" {
   default     = true
 }
 
+variable "table_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the DynamoDB tables (store: dynamodb); set false and apply before terraform destroy."
+  default     = true
+}
+
 variable "db_skip_final_snapshot" {
   type        = bool
   description = "Destroy the database without a final snapshot (the default in dev). With false, destroy leaves a snapshot named <name>-final, encrypted with the environment's KMS key, which destroy also schedules for deletion: copy the snapshot with another key, or cancel the key's deletion, before kms_deletion_window_days pass (docs/deploy.md, Tear down)."

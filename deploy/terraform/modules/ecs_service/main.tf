@@ -169,7 +169,8 @@ resource "aws_iam_role" "task" {
 
 # What the application itself may do: discovery only when it calls other
 # services, read the secrets it re-reads at run time (the rotating database
-# password), and the ECS Exec channel when that is switched on.
+# password), use its own DynamoDB table, and the ECS Exec channel when that is
+# switched on.
 data "aws_iam_policy_document" "task" {
   dynamic "statement" {
     for_each = length(var.runtime_secret_arns) > 0 ? [var.runtime_secret_arns] : []
@@ -201,6 +202,21 @@ data "aws_iam_policy_document" "task" {
         variable = "kms:EncryptionContext:SecretARN"
         values   = statement.value
       }
+    }
+  }
+
+  # store: dynamodb: the item calls its adapter makes, on its own table and that
+  # table's indexes only (no Scan, no table management). DynamoDB decrypts with
+  # the table's key through the grant it made at creation, so no kms statement.
+  dynamic "statement" {
+    for_each = length(var.dynamodb_table_arns) > 0 ? [var.dynamodb_table_arns] : []
+    content {
+      sid = "UseOwnTables"
+      actions = [
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+        "dynamodb:DeleteItem", "dynamodb:Query",
+      ]
+      resources = flatten([for arn in statement.value : [arn, "${arn}/index/*"]])
     }
   }
 
@@ -283,7 +299,7 @@ data "aws_iam_policy_document" "task" {
 }
 
 resource "aws_iam_role_policy" "task" {
-  count  = var.discovers || var.enable_execute_command || local.observe || length(var.runtime_secret_arns) > 0 ? 1 : 0
+  count  = var.discovers || var.enable_execute_command || local.observe || length(var.runtime_secret_arns) > 0 || length(var.dynamodb_table_arns) > 0 ? 1 : 0
   name   = "application"
   role   = aws_iam_role.task.id
   policy = data.aws_iam_policy_document.task.json

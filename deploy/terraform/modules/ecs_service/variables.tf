@@ -200,6 +200,17 @@ variable "runtime_secret_arns" {
   }
 }
 
+variable "dynamodb_table_arns" {
+  type        = list(string)
+  description = "DynamoDB tables the application keeps its state in (store: dynamodb). The task role may read and write items in exactly these and query their indexes."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.dynamodb_table_arns : can(regex("^arn:aws[a-z-]*:dynamodb:[^:]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", arn))])
+    error_message = "Each entry must be a DynamoDB table ARN (arn:...:dynamodb:REGION:ACCOUNT:table/NAME)."
+  }
+}
+
 variable "target_group_arn" {
   type        = string
   description = "Load balancer target group the tasks also register in (the REST gateway's, for the streaming API); null for none."

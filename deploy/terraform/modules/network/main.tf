@@ -119,6 +119,30 @@ resource "aws_vpc_endpoint" "s3" {
   tags              = merge(var.tags, { Name = "${var.name}-s3" })
 }
 
+# DynamoDB, when a service keeps its state there: a gateway endpoint too (free,
+# off the NAT), whose policy admits only the mesh's own tables and their indexes.
+resource "aws_vpc_endpoint" "dynamodb" {
+  count             = length(var.dynamodb_table_arns) > 0 ? 1 : 0
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.dynamodb"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = aws_route_table.private[*].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "MeshTablesOnly"
+      Effect    = "Allow"
+      Principal = { AWS = "*" }
+      Action = [
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+        "dynamodb:DeleteItem", "dynamodb:Query",
+      ]
+      Resource = flatten([for arn in var.dynamodb_table_arns : [arn, "${arn}/index/*"]])
+    }]
+  })
+  tags = merge(var.tags, { Name = "${var.name}-dynamodb" })
+}
+
 resource "aws_security_group" "endpoints" {
   count       = var.egress_mode == "endpoints" ? 1 : 0
   name        = "${var.name}-endpoints"

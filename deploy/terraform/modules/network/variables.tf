@@ -67,6 +67,17 @@ variable "kms_key_arn" {
   }
 }
 
+variable "dynamodb_table_arns" {
+  type        = list(string)
+  description = "The DynamoDB tables of the mesh (store: dynamodb). When there are any, a DynamoDB gateway endpoint admits exactly these and their indexes."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.dynamodb_table_arns : can(regex("^arn:aws[a-z-]*:dynamodb:[^:]+:[0-9]{12}:table/[A-Za-z0-9_.-]+$", arn))])
+    error_message = "Each entry must be a DynamoDB table ARN (arn:...:dynamodb:REGION:ACCOUNT:table/NAME)."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags added to every resource."

@@ -1,43 +1,27 @@
-"""Catalog persistence: products by sku, keyset pagination."""
+"""The SQL adapter of the catalog port: a products table, keyset pagination on sku."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from mesh.errors import AlreadyExists, NotFound
 from mesh.timeutil import now_us
 from services.catalog.models import products
+from services.catalog.port import ProductRecord, already_exists, not_found
 
-__all__ = ["CatalogStore", "ProductRecord"]
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRecord:
-    sku: str
-    display_name: str
-    description: str
-    currency_code: str
-    amount_minor: int
-    active: bool
-    create_time: int = 0
-    update_time: int = 0
+__all__ = ["SqlCatalogStore"]
 
 
 def _record(row: Any) -> ProductRecord:
     return ProductRecord(**row._mapping)
 
 
-def _not_found(sku: str) -> NotFound:
-    return NotFound(f"product {sku!r} not found", reason="PRODUCT_NOT_FOUND", metadata={"sku": sku})
-
-
-class CatalogStore:
+class SqlCatalogStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -48,18 +32,14 @@ class CatalogStore:
             async with self.engine.begin() as conn:
                 await conn.execute(insert(products).values(**asdict(record)))
         except IntegrityError:
-            raise AlreadyExists(
-                f"product {record.sku!r} already exists",
-                reason="PRODUCT_EXISTS",
-                metadata={"sku": record.sku},
-            ) from None
+            raise already_exists(record.sku) from None
         return record
 
     async def get(self, sku: str) -> ProductRecord:
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(products).where(products.c.sku == sku))).first()
         if row is None:
-            raise _not_found(sku)
+            raise not_found(sku)
         return _record(row)
 
     async def get_many(self, skus: Iterable[str]) -> dict[str, ProductRecord]:
@@ -90,7 +70,7 @@ class CatalogStore:
                 .values(**changes, update_time=now_us())
             )
             if result.rowcount == 0:
-                raise _not_found(sku)
+                raise not_found(sku)
             row = (await conn.execute(select(products).where(products.c.sku == sku))).one()
         return _record(row)
 
@@ -98,4 +78,4 @@ class CatalogStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(delete(products).where(products.c.sku == sku))
         if result.rowcount == 0:
-            raise _not_found(sku)
+            raise not_found(sku)
