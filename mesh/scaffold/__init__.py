@@ -213,11 +213,33 @@ def _render_files(p: Plan) -> None:
         )
 
 
+GUIDE = Path("docs/deploy.md")
+_SCOPE_TABLE = "| scope | allows | routes |"
+
+
+def _with_scopes(guide: str, p: Plan) -> str:
+    """The deploy guide's scope table with the new service's two scopes appended, so
+    the guide keeps saying what every scope allows (a test holds it to that)."""
+    start = guide.find(_SCOPE_TABLE)
+    if start < 0:
+        return guide
+    end = guide.find("\n\n", start)
+    end = len(guide) if end < 0 else end
+    rows = (
+        f"\n| `{p.name}.read` | read {p.collection} (written by scripts/new-service: say "
+        f"what it allows) | the `GET` routes of `shop.{p.name}.v1` |"
+        f"\n| `{p.name}.write` | create and delete {p.collection} (written by "
+        f"scripts/new-service) | the other routes of `shop.{p.name}.v1` |"
+    )
+    return guide[:end] + rows + guide[end:]
+
+
 def write(p: Plan, *, python: str = sys.executable) -> None:
     """Write the plan, regenerate stubs and access.json; on failure undo everything."""
     yaml_path = p.root / "services.yaml"
     access = p.root / "deploy/terraform/envs/dev/access.json"
-    saved = {path: path.read_bytes() for path in (yaml_path, access) if path.exists()}
+    guide = p.root / GUIDE
+    saved = {path: path.read_bytes() for path in (yaml_path, access, guide) if path.exists()}
     made: list[Path] = []
     try:
         for rel, content in p.files.items():
@@ -229,6 +251,8 @@ def write(p: Plan, *, python: str = sys.executable) -> None:
             target.write_text(content, encoding="utf-8")
             made.append(target)
         yaml_path.write_text(p.services_yaml, encoding="utf-8")
+        if guide.exists():
+            guide.write_text(_with_scopes(guide.read_text(encoding="utf-8"), p), encoding="utf-8")
         for script in ("scripts/codegen.py", "scripts/access_manifest.py"):
             step = subprocess.run(
                 [python, script], cwd=p.root, capture_output=True, text=True, timeout=300

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mesh.kv import dynamodb as kv_dynamodb
 from mesh.topology import Topology, load_topology
 from services.catalog import dynamodb as catalog_dynamodb
 from tests.deploy.terraform import ENV, MODULES, ROOT, Module, expr, load_module
@@ -83,8 +84,18 @@ def test_the_key_schema_is_the_catalog_adapters(env: Module) -> None:
             "range_key": catalog_dynamodb.TABLE_KEY,
         }
     ]
-    assert expr(env.calls["table"]["hash_key"]) == "local.table_schemas[each.key].hash_key"
-    assert expr(env.calls["table"]["indexes"]) == "local.table_schemas[each.key].indexes"
+    chosen = "lookup(local.table_schemas, each.key, local.kv_table)"
+    for argument in ("hash_key", "indexes", "ttl_attribute"):
+        assert expr(env.calls["table"][argument]) == f"{chosen}.{argument}"
+
+
+def test_any_other_dynamodb_service_gets_the_key_value_adapters_table(env: Module) -> None:
+    """A scripts/new-service --store dynamodb service needs no edit here: mesh.kv's schema."""
+    source = Path(kv_dynamodb.__file__).read_text()
+    kv = env.locals["kv_table"]
+    assert kv["hash_key"] == "pk" and '"pk"' in source
+    assert kv["indexes"] == []
+    assert kv["ttl_attribute"] == "expires" and '"expires"' in source
 
 
 def test_on_demand_recoverable_encrypted_and_protected(env: Module, table: Module) -> None:

@@ -18,7 +18,7 @@ from mesh.topology import load_topology
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
 # What the scaffold and the checks read; not .git, .venv, gen, .data or node_modules.
-NEEDED = ("protos", "services", "mesh", "gateway", "scripts", "tests", "deploy",
+NEEDED = ("protos", "services", "mesh", "gateway", "scripts", "tests", "deploy", "docs",
           "services.yaml", "buf.yaml", "pyproject.toml", ".tools/googleapis")
 
 
@@ -76,6 +76,7 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
         "tests/unit/test_protos.py",
         "tests/unit/test_topology.py",
         "tests/deploy/test_terraform_consistency.py",
+        "tests/deploy/test_terraform_auth.py",
         "tests/unit/gateway/test_gateway_shop_contracts.py",
     )
     assert checks.returncode == 0, checks.stdout[-4000:] + checks.stderr[-2000:]

@@ -5,18 +5,25 @@
 # exactly its table and that table's indexes. The task finds the table through
 # <SERVICE>_DYNAMODB_TABLE.
 #
-# Only the catalog has a DynamoDB adapter with a key schema to provision
-# (services/catalog/dynamodb.py). It runs on SQL by default (services.yaml:
-# store: sql); set its store to dynamodb there to move it, and this file
-# provisions nothing until then.
+# The catalog has an adapter of its own (services/catalog/dynamodb.py) with its
+# own key schema; it runs on SQL by default (services.yaml: store: sql). Every
+# other service with store: dynamodb (a scripts/new-service one, say) uses the
+# key-value port (mesh/kv/dynamodb.py): key "pk", expiry in "expires".
 
 locals {
   # The key schema each service's adapter expects (names as in its code).
   table_schemas = {
     catalog = {
-      hash_key = "sku"
-      indexes  = [{ name = "by_sku", hash_key = "listing", range_key = "sku" }]
+      hash_key      = "sku"
+      indexes       = [{ name = "by_sku", hash_key = "listing", range_key = "sku" }]
+      ttl_attribute = null
     }
+  }
+  # mesh.kv's DynamoDB adapter, for any store: dynamodb service not named above.
+  kv_table = {
+    hash_key      = "pk"
+    indexes       = []
+    ttl_attribute = "expires"
   }
 
   tables = sort([for name, svc in local.services : name if svc.store == "dynamodb"])
@@ -32,9 +39,9 @@ module "table" {
   for_each = toset(local.tables)
 
   name = "${var.name}-${each.key}"
-  # A service with store: dynamodb but no schema here fails the plan on this index.
-  hash_key            = local.table_schemas[each.key].hash_key
-  indexes             = local.table_schemas[each.key].indexes
+  hash_key            = lookup(local.table_schemas, each.key, local.kv_table).hash_key
+  indexes             = lookup(local.table_schemas, each.key, local.kv_table).indexes
+  ttl_attribute       = lookup(local.table_schemas, each.key, local.kv_table).ttl_attribute
   deletion_protection = var.table_deletion_protection
   kms_key_arn         = aws_kms_key.this.arn
 }

@@ -30,6 +30,16 @@ resource "aws_dynamodb_table" "this" {
     }
   }
 
+  # Items that carry their own expiry (mesh.kv's "expires") are removed by DynamoDB
+  # itself once past it; readers already treat them as gone.
+  dynamic "ttl" {
+    for_each = var.ttl_attribute == null ? [] : [var.ttl_attribute]
+    content {
+      attribute_name = ttl.value
+      enabled        = true
+    }
+  }
+
   point_in_time_recovery {
     enabled = true
   }

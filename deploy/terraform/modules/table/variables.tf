@@ -37,6 +37,17 @@ variable "indexes" {
   }
 }
 
+variable "ttl_attribute" {
+  type        = string
+  description = "A number attribute holding each item's expiry in epoch seconds (DynamoDB's TTL), or null."
+  default     = null
+
+  validation {
+    condition     = var.ttl_attribute == null || can(regex("^[A-Za-z_][A-Za-z0-9_]{0,63}$", var.ttl_attribute))
+    error_message = "ttl_attribute must be an attribute name: letters, digits and '_', not starting with a digit."
+  }
+}
+
 variable "deletion_protection" {
   type        = bool
   description = "Refuse DeleteTable (terraform destroy fails until it is switched off)."
