@@ -5,7 +5,9 @@ and is routed by the gateway; bad requests write nothing."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 
 from mesh.scaffold import ScaffoldError, plan
 from mesh.topology import load_topology
+from tests.support.waiting import until_line
 
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
@@ -104,6 +107,32 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     assert "'/v1/shelves'" in routed.stdout and "'/v1/notes/{name}'" in routed.stdout, (
         routed.stdout + routed.stderr
     )
+
+    # scripts/run starts them from services.yaml alone (the runner the script execs).
+    _the_runner_starts(root, ("shelves", "notes"), tmp_path / "data")
+
+
+def _the_runner_starts(root: Path, names: tuple[str, ...], data: Path) -> None:
+    offset = random.randrange(2000, 9000)  # beside any mesh already running here
+    console = data.parent / "run.out"
+    only = [arg for name in names for arg in ("--only", name)]
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'gen'}"}
+    with console.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mesh.runner", *only, "--data-dir", str(data),
+             "--port-offset", str(offset)],
+            cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    try:
+        text = until_line(console, "Press Ctrl-C", process=process, timeout=90)
+        for name in names:
+            assert f"ready   {name}-0" in text, text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0, console.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.parametrize(
