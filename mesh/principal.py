@@ -120,4 +120,8 @@ def parse(identity: str, scopes: str) -> Principal:
     names = scopes.split()
     if len(names) > MAX_SCOPES or not all(SCOPE_TOKEN.fullmatch(n) for n in names):
         raise PrincipalError("x-mesh-scopes is a space-separated list of scope tokens")
-    return Principal.user(unquote(identity[len(_USER) :], errors="strict"), names)
+    try:
+        subject = unquote(identity[len(_USER) :], errors="strict")
+    except UnicodeDecodeError:
+        raise PrincipalError("x-mesh-principal's subject is not percent-encoded UTF-8") from None
+    return Principal.user(subject, names)

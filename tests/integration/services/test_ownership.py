@@ -107,12 +107,24 @@ async def test_request_ids_are_per_customer(mesh: Shop) -> None:
             "PRINCIPAL_MALFORMED",
         ),
         (
+            (("x-mesh-principal", "user:%ff%fe"),),
+            grpc.StatusCode.UNAUTHENTICATED,
+            "PRINCIPAL_MALFORMED",
+        ),
+        (
             (("x-mesh-principal", "user:a"), ("x-mesh-principal", "user:b")),
             grpc.StatusCode.UNAUTHENTICATED,
             "PRINCIPAL_MALFORMED",
         ),
     ],
-    ids=["anonymous", "missing scope", "no user prefix", "scopes alone", "two principals"],
+    ids=[
+        "anonymous",
+        "missing scope",
+        "no user prefix",
+        "scopes alone",
+        "not utf-8",
+        "two principals",
+    ],
 )
 async def test_services_check_the_contract_again(
     mesh: Shop, metadata: tuple[tuple[str, str], ...], code: grpc.StatusCode, why: str
