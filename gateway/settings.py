@@ -45,10 +45,9 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from gateway.auth import ASYMMETRIC, JwtSettings
-from mesh.config import ConfigError, Env
+from mesh.config import ConfigError, Env, parse_bool, parse_url
 
 __all__ = ["API_GATEWAY_LIMIT_SECONDS", "Settings", "SettingsError"]
 
@@ -173,11 +172,11 @@ class Settings:
             grace_seconds=get(
                 "GRACE_SECONDS", float, cls.grace_seconds, fallback="MESH_SHUTDOWN_GRACE_SECONDS"
             ),
-            access_log=get("ACCESS_LOG", _boolean, cls.access_log),
+            access_log=get("ACCESS_LOG", parse_bool, cls.access_log),
             log_level=get("LOG_LEVEL", str.lower, cls.log_level, fallback="MESH_LOG_LEVEL"),
             jwt=_jwt_from_env(get),
-            oauth_authorize_url=get("OAUTH_AUTHORIZE_URL", _url, ""),
-            oauth_token_url=get("OAUTH_TOKEN_URL", _url, ""),
+            oauth_authorize_url=get("OAUTH_AUTHORIZE_URL", parse_url, ""),
+            oauth_token_url=get("OAUTH_TOKEN_URL", parse_url, ""),
             rate_limit_rps=get("RATE_LIMIT_RPS", float, cls.rate_limit_rps),
             rate_limit_burst=get("RATE_LIMIT_BURST", int, cls.rate_limit_burst),
             trusted_proxies=get("TRUSTED_PROXIES", int, cls.trusted_proxies),
@@ -264,16 +263,9 @@ def _algorithms(raw: str) -> tuple[str, ...]:
     return names
 
 
-def _url(raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(raw)
-    return raw
-
-
 def _url_or_fail(variable: str, raw: str) -> str:
     try:
-        return _url(raw)
+        return parse_url(raw)
     except ValueError:
         raise SettingsError(f"{variable}: must be an http(s) URL, got {raw!r}") from None
 
@@ -287,12 +279,3 @@ def _port(raw: str) -> int:
 
 def _header_list(raw: str) -> tuple[str, ...]:
     return tuple(h.strip().lower() for h in raw.split(",") if h.strip())
-
-
-def _boolean(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(raw)

@@ -98,7 +98,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mesh.localkeys import load_or_create
 from mesh.tls import TlsError, TlsSettings
@@ -113,6 +113,8 @@ __all__ = [
     "load_settings",
     "load_telemetry",
     "load_tls",
+    "parse_bool",
+    "parse_url",
 ]
 
 T = TypeVar("T")
@@ -224,6 +226,7 @@ class Settings:
     def local(self) -> bool:
         """A run on one machine (the local registry): embedded fallbacks are allowed."""
         return self.registry == "local"
+
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
 
     @property
@@ -299,7 +302,8 @@ def _port(value: str) -> int:
     return number
 
 
-def _bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
+    """true/false, 1/0, yes/no, on/off: every boolean setting of every process."""
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -332,8 +336,10 @@ def _ipv4(value: str) -> str:
     return str(ipaddress.IPv4Address(value))
 
 
-def _url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
+def parse_url(value: str) -> str:
+    """An http(s) URL with a host: every endpoint setting of every process."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http(s) URL")
     return value
 
@@ -442,7 +448,7 @@ def load_tls(environ: Mapping[str, str] | None = None) -> TlsSettings | None:
         raise ConfigError(
             f"TLS needs a certificate, a key and a CA: {', '.join(missing)} is not set"
         )
-    client_auth = env.get("MESH_TLS_CLIENT_AUTH", True, _bool)
+    client_auth = env.get("MESH_TLS_CLIENT_AUTH", True, parse_bool)
     try:
         return TlsSettings(
             given["cert"][1], given["key"][1], given["ca"][1], client_auth=client_auth
@@ -545,7 +551,7 @@ def load_telemetry(
     env = Env(os.environ if environ is None else environ)
     data_dir = data_dir or Path(env.get("MESH_DATA_DIR", ".data", str)).resolve()
     exporter = env.get("MESH_TRACES_EXPORTER", "none", _exporter)
-    endpoint = env.get("MESH_TRACES_ENDPOINT", _DEFAULT_ENDPOINTS.get(exporter, ""), _url)
+    endpoint = env.get("MESH_TRACES_ENDPOINT", _DEFAULT_ENDPOINTS.get(exporter, ""), parse_url)
     return TelemetrySettings(
         service=service,
         replica=_replica(env),
@@ -594,16 +600,16 @@ def load_settings(
         call_timeout=env.get("MESH_CALL_TIMEOUT_SECONDS", 5.0, _positive_float),
         max_message_bytes=env.get("MESH_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, _message_bytes),
         log_level=env.get("MESH_LOG_LEVEL", "INFO", _log_level),
-        access_log=env.get("MESH_ACCESS_LOG", True, _bool),
+        access_log=env.get("MESH_ACCESS_LOG", True, parse_bool),
         watch_poll=env.get("MESH_WATCH_POLL_SECONDS", 1.0, _positive_float),
         page_token_key=_page_token_key(env, spec, registry, data_dir),
         registry=registry,
         registry_file=Path(env.get("MESH_REGISTRY_FILE", str(data_dir / "registry.json"), str)),
         cloudmap_namespace=namespace,
-        cloudmap_endpoint=env.get("MESH_CLOUDMAP_ENDPOINT", None, _url),
+        cloudmap_endpoint=env.get("MESH_CLOUDMAP_ENDPOINT", None, parse_url),
         aws_region=env.raw("AWS_REGION") or env.raw("AWS_DEFAULT_REGION"),
         static_endpoints=static,
-        register=env.get("MESH_REGISTER", registry == "local", _bool),
+        register=env.get("MESH_REGISTER", registry == "local", parse_bool),
         advertise_host=env.get("MESH_ADVERTISE_HOST", "127.0.0.1" if wildcard else host, _ipv4),
         zone=env.get("MESH_ZONE", "local", str),
         discovery_poll=poll,
@@ -612,7 +618,7 @@ def load_settings(
         dependencies=spec.depends_on,
         db_password_secret=_db_password_secret(env, spec),
         db_password_ttl=env.get("MESH_DB_PASSWORD_TTL_SECONDS", 60.0, _positive_float),
-        secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, _url),
+        secrets_endpoint=env.get("MESH_SECRETS_ENDPOINT", None, parse_url),
         tls=load_tls(environ),
         db_tls=_db_tls(env, database_url),
         reservation_ttl=env.get("MESH_RESERVATION_TTL_SECONDS", 300.0, _ttl),
@@ -624,6 +630,6 @@ def load_settings(
         redis_password=env.raw("MESH_REDIS_PASSWORD"),
         redis_prefix=env.get("MESH_REDIS_KEY_PREFIX", f"{service}:", str),
         dynamodb_table=env.get(f"{service.upper()}_DYNAMODB_TABLE", service, _table_name),
-        dynamodb_endpoint=env.get("MESH_DYNAMODB_ENDPOINT", None, _url),
+        dynamodb_endpoint=env.get("MESH_DYNAMODB_ENDPOINT", None, parse_url),
         telemetry=load_telemetry(service, environ, data_dir=data_dir),
     )
