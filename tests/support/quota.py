@@ -12,22 +12,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 
+from gateway.ratelimit import RateLimiter
 from mesh.discovery import HealthFilter, Instance, Registry, RegistryThrottled
-
-
-class _Bucket:
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
-        self.rate, self.burst, self._clock = rate, burst, clock
-        self.tokens, self.stamp = burst, clock()
-
-    def take(self) -> bool:
-        now = self._clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class QuotaRegistry:
@@ -41,18 +27,21 @@ class QuotaRegistry:
     ) -> None:
         self.inner = inner
         # Cloud Map's burst for DiscoverInstances is twice its rate; the same for both here.
-        self.revisions = _Bucket(revision_rate, 2 * revision_rate, clock)
-        self.discovers = _Bucket(discover_rate, 2 * discover_rate, clock)
+        # The gateway's token bucket, one bucket per API.
+        self.limit = {
+            api: RateLimiter(rate, max(1, round(2 * rate)), clock=clock)
+            for api, rate in (("revision", revision_rate), ("discover", discover_rate))
+        }
+        self.lifted = False
         self.calls: Counter[str] = Counter()
 
     def lift(self) -> None:
         """No limit from now on (the quota raised, or the crowd gone)."""
-        for bucket in (self.revisions, self.discovers):
-            bucket.rate = bucket.burst = bucket.tokens = float("inf")
+        self.lifted = True
 
     async def revision(self, service: str) -> int:
         self.calls["revision"] += 1
-        if not self.revisions.take():
+        if not self.lifted and self.limit["revision"].take("account") > 0:
             self.calls["revision_throttled"] += 1
             raise RegistryThrottled("DiscoverInstancesRevision: RequestLimitExceeded")
         return await self.inner.revision(service)
@@ -66,7 +55,7 @@ class QuotaRegistry:
         max_results: int = 100,
     ) -> list[Instance]:
         self.calls["discover"] += 1
-        if not self.discovers.take():
+        if not self.lifted and self.limit["discover"].take("account") > 0:
             self.calls["discover_throttled"] += 1
             raise RegistryThrottled("DiscoverInstances: RequestLimitExceeded")
         return await self.inner.discover(
