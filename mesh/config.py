@@ -23,6 +23,8 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_DB_SSL_ROOT_CERT``                 CA bundle (PEM file) that verifies the server, e.g. the RDS bundle
 ``MESH_DB_SSL_ROOT_CERT_PEM``             the same as PEM content; without either the system CAs are used
 ``MESH_SHUTDOWN_GRACE_SECONDS``           how long in-flight calls may drain (default 10)
+``MESH_SHUTDOWN_LAME_DUCK_SECONDS``       at most this long, after NOT_SERVING, the server keeps taking
+                                          calls until they stop arriving (default 2; 0 = off)
 ``MESH_CALL_TIMEOUT_SECONDS``             default deadline of outbound calls (default 5)
 ``MESH_MAX_MESSAGE_BYTES``                largest request accepted (default 4 MiB)
 ``MESH_LOG_LEVEL``                        DEBUG, INFO, WARNING, ERROR (default INFO)
@@ -187,6 +189,7 @@ class Settings:
     data_dir: Path
     database_url: str
     shutdown_grace: float
+    shutdown_lame_duck: float
     call_timeout: float
     max_message_bytes: int
     log_level: str
@@ -276,6 +279,13 @@ def _positive_float(value: str) -> float:
     number = float(value)
     if not 0 < number <= 3600:
         raise ValueError("must be a number of seconds in (0, 3600]")
+    return number
+
+
+def _pause(value: str) -> float:
+    number = float(value)
+    if not 0 <= number <= 60:
+        raise ValueError("must be a number of seconds in [0, 60]")
     return number
 
 
@@ -597,6 +607,7 @@ def load_settings(
         data_dir=data_dir,
         database_url=database_url,
         shutdown_grace=env.get("MESH_SHUTDOWN_GRACE_SECONDS", 10.0, _positive_float),
+        shutdown_lame_duck=env.get("MESH_SHUTDOWN_LAME_DUCK_SECONDS", 2.0, _pause),
         call_timeout=env.get("MESH_CALL_TIMEOUT_SECONDS", 5.0, _positive_float),
         max_message_bytes=env.get("MESH_MAX_MESSAGE_BYTES", 4 * 1024 * 1024, _message_bytes),
         log_level=env.get("MESH_LOG_LEVEL", "INFO", _log_level),

@@ -160,9 +160,12 @@ class MeshInterceptor:
         self.trust = trust
         self.telemetry = telemetry if telemetry is not None and telemetry.tracer else None
         self.metrics = metrics
+        # perf_counter() of the latest call's start: shutdown waits until calls stop arriving.
+        self.last_call = 0.0
 
     def _begin(self, method: str, context: Any, attributes: dict[str, Any]) -> _Call:
         call = _Call(method, context, self.telemetry, attributes)
+        self.last_call = call.start
         if self.metrics is not None:
             call.done = self.metrics.rpc_started(method)
         return call

@@ -3,8 +3,8 @@
 A :class:`MeshServer` wraps a ``grpc.aio`` server with what every service needs:
 ``grpc.health.v1`` per service, server reflection (so grpcurl needs no protos),
 the interceptor (errors, request context, access log) and an ordered shutdown:
-health NOT_SERVING, deregister, drain in-flight calls within the grace, close
-resources. :func:`run_service` adds signal handling around it for ``__main__``.
+health NOT_SERVING, deregister, a lame-duck pause until calls stop arriving,
+drain in-flight calls within the grace, close resources. :func:`run_service` adds signal handling around it for ``__main__``.
 With ``tls`` (see :mod:`mesh.tls`) the port speaks only TLS, mutual by default.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,6 +23,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh.accesslog import AccessLog
+from mesh.health import HealthServicer
 from mesh.interceptors import MeshInterceptor, Registrar
 from mesh.metrics import Metrics
 from mesh.telemetry import Telemetry
@@ -63,6 +65,10 @@ class ServiceUnit:
     announcers: Sequence[Announcer] = field(default_factory=tuple)
 
 
+# How long without a new call counts as "clients stopped sending" at shutdown.
+_QUIET_SECONDS = 0.1
+
+
 class MeshServer:
     def __init__(
         self,
@@ -71,6 +77,7 @@ class MeshServer:
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_grace: float = 10.0,
+        lame_duck: float = 2.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         access_log: bool = True,
         interceptors: Sequence[aio.ServerInterceptor[Any, Any]] = (),
@@ -84,8 +91,9 @@ class MeshServer:
         self.host = host
         self.requested_port = port
         self.shutdown_grace = shutdown_grace
+        self.lame_duck = lame_duck
         self.port = 0
-        self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
+        self.health = HealthServicer()
         self.access_log = AccessLog(unit.name, replica=replica) if access_log else None
         self.telemetry = telemetry or Telemetry.off(unit.name)
         # Always counted (a histogram observation is about a microsecond); served when asked.
@@ -172,6 +180,8 @@ class MeshServer:
             await announcer.withdraw()
         if self.unit.on_shutdown is not None:
             await self.unit.on_shutdown()
+        await self._lame_duck(min(self.lame_duck, grace))
+        self.health.end_watches()
         if self._server is not None:
             await self._server.stop(grace)
         for lifecycle in reversed(self.unit.lifecycles):
@@ -183,6 +193,24 @@ class MeshServer:
             self.access_log.flush()
         self._stopped.set()
         log.info("stopped")
+
+    async def _lame_duck(self, limit: float) -> None:
+        """Keep serving until no call has started for a moment, or ``limit`` seconds.
+
+        gRPC core cancels calls that reached the server but that the application has
+        not picked up yet when ``stop`` begins: a busy replica answered CANCELLED to
+        requests its clients sent just before they saw NOT_SERVING. Clients that check
+        health stop sending within a round trip of the status change, so a short pause
+        until calls stop arriving turns those into calls served here.
+        """
+        quiet = min(_QUIET_SECONDS, limit)
+        deadline = time.perf_counter() + limit
+        while True:
+            now = time.perf_counter()
+            idle = now - self._calls.last_call
+            if idle >= quiet or now >= deadline:
+                return
+            await asyncio.sleep(min(quiet - idle, deadline - now))
 
     async def wait_for_termination(self) -> None:
         if self._server is not None:

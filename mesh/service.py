@@ -63,6 +63,7 @@ def build_server(
         host=settings.host,
         port=settings.port,
         shutdown_grace=settings.shutdown_grace,
+        lame_duck=settings.shutdown_lame_duck,
         max_message_bytes=settings.max_message_bytes,
         access_log=settings.access_log,
         tls=settings.tls,

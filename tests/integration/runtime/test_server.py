@@ -60,7 +60,7 @@ async def test_health_goes_not_serving_when_shutdown_starts() -> None:
         stopping = asyncio.create_task(server.stop())
         update = await asyncio.wait_for(watch.read(), 2)
         assert update.status == NOT_SERVING
-        watch.cancel()  # an open Watch stream is a call in flight too: it would hold the drain
+        watch.cancel()
         assert not stopping.done() and not in_flight.done()  # draining: waits for the call
         gate.release.set()
         assert await in_flight == b"held"  # drained, not cut off
