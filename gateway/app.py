@@ -81,6 +81,7 @@ class Gateway:
         self.access_log = access_log
         self.guard = guard or Guard(settings)
         self.tracer = telemetry.tracer if telemetry is not None else None
+        self.telemetry = telemetry
         self.metrics = metrics or Metrics("gateway")
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self, self.drain)
@@ -149,7 +150,15 @@ class Gateway:
             match, allowed = self.router.match(method, path)
             if match is not None:
                 route = match.route.template.source
-            if self.tracer is not None:
+            forward = None
+            if self.telemetry is not None and self.tracer is not None:
+                forward = self.telemetry.entry_unrecorded(info.traceparent)
+            if forward is not None:
+                # Not recorded: no span, only the ids every hop logs.
+                trace_id, span_id = forward[3:35], forward[36:52]
+                info.metadata.append((TRACEPARENT, forward))
+                headers.append((b"x-trace-id", trace_id.encode()))
+            elif self.tracer is not None:
                 # Started once the route is known, so its name and attributes are
                 # given at once (cheaper than renaming and adding them after).
                 name, attributes = self._span_shape(method, route)

@@ -20,7 +20,12 @@ from grpc import aio
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from mesh.context import current_principal, current_request_id, remaining
+from mesh.context import (
+    current_principal,
+    current_request_id,
+    remaining,
+    unrecorded_traceparent,
+)
 from mesh.errors import DeadlineExceeded, MeshError, Unavailable, from_rpc_error
 from mesh.interceptors import REQUEST_ID_HEADER
 from mesh.metrics import Metrics
@@ -100,7 +105,10 @@ class Clients:
             metadata = (*metadata, *to_metadata(current_principal()))
         path = _method_path(method)
         span = None
-        if self.tracer is not None:
+        forward = unrecorded_traceparent() if self.tracer is not None else None
+        if forward is not None:
+            metadata = (*metadata, (TRACEPARENT, forward))
+        elif self.tracer is not None:
             span = self.tracer.start_span(
                 path.lstrip("/"),
                 kind=trace.SpanKind.CLIENT,

@@ -13,11 +13,20 @@ from typing import Protocol
 
 from mesh.principal import ANONYMOUS, INTERNAL, Principal, PrincipalError
 
-__all__ = ["CallInfo", "call_var", "current_principal", "current_request_id", "remaining"]
+__all__ = [
+    "CallInfo",
+    "call_var",
+    "current_principal",
+    "current_request_id",
+    "remaining",
+    "unrecorded_traceparent",
+]
 
 
 class CallInfo(Protocol):
     request_id: str
+    # The caller's traceparent when the call is not recorded (sent on as it came).
+    forward: str | None
     # A PrincipalError never reaches a servicer: the call is refused before.
     principal: Principal | PrincipalError
 
@@ -30,6 +39,12 @@ call_var: ContextVar[CallInfo | None] = ContextVar("mesh_call", default=None)
 def current_request_id() -> str | None:
     call = call_var.get()
     return call.request_id if call is not None else None
+
+
+def unrecorded_traceparent() -> str | None:
+    """The traceparent outbound calls send as is, when the current call is not recorded."""
+    call = call_var.get()
+    return call.forward if call is not None else None
 
 
 def current_principal() -> Principal:

@@ -70,6 +70,7 @@ class _Call:
         "code",
         "context",
         "done",
+        "forward",
         "method",
         "otel_token",
         "principal",
@@ -109,7 +110,10 @@ class _Call:
                 parent = value
         self.span: Span | None = None
         self.otel_token: object = None
+        self.forward: str | None = None
         if telemetry is not None:
+            self.forward = telemetry.unrecorded(parent)
+        if self.forward is None and telemetry is not None:
             self.span = telemetry.start_server_span(method[1:], parent, attributes)
             if self.span is not None:
                 self.otel_token = otel_context.attach(trace.set_span_in_context(self.span))
@@ -294,6 +298,8 @@ class MeshInterceptor:
             span.end()
             ids = span.get_span_context()
             trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
+        elif call.forward is not None:
+            trace_id, span_id = call.forward[3:35], call.forward[36:52]
         if self.access_log is None:
             return
         self.access_log.record(

@@ -6,9 +6,12 @@ import io
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from mesh.config import ConfigError, load_telemetry
 from mesh.logs import JsonFormatter, schema_problems
@@ -177,3 +180,61 @@ def test_the_live_view_computes_rates_quantiles_and_errors() -> None:
     down = compare("x", parse("", 1.0).__class__(at=1.0, up=False), None)
     assert down.health == "DOWN"
     assert "catalog-0" in render([row, down], "t")
+
+
+class _Keep(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def test_an_unrecorded_callers_traceparent_is_sent_on_as_it_came() -> None:
+    telemetry = Telemetry("orders", exporters=[_Keep()], sample_ratio=1.0)
+    unrecorded = f"00-{TRACE}-{SPAN}-00"
+    assert telemetry.unrecorded(unrecorded) == unrecorded
+    assert telemetry.unrecorded(f"00-{TRACE}-{SPAN}-02") is not None  # other flags kept
+    for other in (
+        f"00-{TRACE}-{SPAN}-01",  # recorded: this hop makes its span
+        f"00-{TRACE.upper()}-{SPAN}-00",
+        f"00-{'0' * 32}-{SPAN}-00",
+        f"00-{TRACE}-{'0' * 16}-00",
+        f"01-{TRACE}-{SPAN}-00",
+        f"00-{TRACE}-{SPAN}-00-extra",
+        f"00-{TRACE}-{SPAN}-00\n",
+        f"00-{TRACE}-{SPAN}-0g",
+        "",
+        None,
+        b"00-" + TRACE.encode() + b"-" + SPAN.encode() + b"-00",
+    ):
+        assert telemetry.unrecorded(other) is None, other
+
+
+@pytest.mark.parametrize("ratio", [0.0, 1.0])
+def test_the_front_door_decides_before_the_sdk(ratio: float) -> None:
+    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=ratio, entry=True)
+    for parent in (None, f"00-{TRACE}-{SPAN}-01", "garbage"):
+        forward = telemetry.entry_unrecorded(parent)
+        if ratio == 1.0:
+            assert forward is None  # recorded: the SDK makes the span
+            continue
+        assert forward is not None and parse_traceparent(forward) is not None
+        assert forward.endswith("-00") and forward[36:52] != SPAN
+        if parent is not None and parent != "garbage":
+            assert forward[3:35] == TRACE  # the client's trace goes on, not recorded
+    # A client asking not to be recorded is not, whatever the ratio.
+    forward = telemetry.entry_unrecorded(f"00-{TRACE}-{SPAN}-00")
+    assert forward is not None and forward[3:35] == TRACE and forward.endswith("-00")
+
+
+def test_a_root_the_front_door_decided_to_record_is_recorded() -> None:
+    # The decision is made on a trace id the SDK then takes: were it to draw its
+    # own, the two samplers would disagree about half the time at this ratio.
+    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=0.5, entry=True)
+    assert telemetry.tracer is not None
+    recorded = 0
+    for _ in range(200):
+        if telemetry.entry_unrecorded(None) is None:
+            span = telemetry.tracer.start_span("GET /v1/products")
+            assert span.is_recording()
+            span.end()
+            recorded += 1
+    assert 0 < recorded < 200

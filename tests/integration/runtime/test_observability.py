@@ -249,6 +249,49 @@ async def test_unsampled_traces_export_nothing_but_logs_keep_the_id(
     assert services == {"gateway", "catalog"}
 
 
+async def test_an_unrecorded_order_keeps_one_trace_id_through_every_hop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with observed_mesh(tmp_path, sample_ratio=0.0) as mesh, _client(mesh.gateway) as client:
+        await _stock_a_mug(client, mesh.admin)
+        capsys.readouterr()
+        created = await client.post(
+            "/v1/orders",
+            json={"requestId": "unrecorded-1", "lines": [{"sku": "mug", "quantity": "1"}]},
+            headers={"Authorization": f"Bearer {mesh.alice}"},
+        )
+        mesh.flush_logs()
+        err = capsys.readouterr().err
+    assert created.status_code == 200, created.text
+    assert mesh.spans.get_finished_spans() == ()
+    trace_id = created.headers["x-trace-id"]
+    # No span anywhere, yet orders sent the gateway's traceparent on to both callees.
+    lines = [line for line in _access_lines(err) if line.get("trace_id") == trace_id]
+    assert {line["service"] for line in lines} == {"gateway", "orders", "catalog", "inventory"}
+
+
+async def test_half_sampled_requests_are_recorded_whole_or_not_at_all(tmp_path: Path) -> None:
+    async with observed_mesh(tmp_path, sample_ratio=0.5) as mesh, _client(mesh.gateway) as client:
+        ids = []
+        for _ in range(40):
+            response = await client.get("/v1/products")
+            assert response.status_code == 200
+            ids.append(response.headers["x-trace-id"])
+        spans = mesh.spans.get_finished_spans()
+    by_trace: dict[str, set[str]] = {}
+    for span in spans:
+        assert span.context is not None
+        by_trace.setdefault(_hex(span.context.trace_id, 32), set()).add(
+            str(span.resource.attributes["service.name"])
+        )
+    recorded = [trace_id for trace_id in ids if trace_id in by_trace]
+    # The id the client was given is the recorded trace's, and a recorded trace has
+    # both hops: the front door's decision and the SDK's sampler agree.
+    assert set(by_trace) <= set(ids)
+    assert all(by_trace[trace_id] == {"gateway", "catalog"} for trace_id in recorded)
+    assert 0 < len(recorded) < len(ids), len(recorded)  # 2^-39 odds of a false failure
+
+
 def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
         text = response.read().decode()
