@@ -76,8 +76,10 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
                                           the container metadata URI; else the host name)
 ``MESH_TRACES_EXPORTER``                  where spans go: ``none`` (default: no tracer, costs nothing),
                                           ``otlp-grpc`` or ``otlp-http`` (a collector: the ADOT sidecar
-                                          on AWS), ``file`` (JSON lines in ``MESH_TRACES_DIR``, what
-                                          scripts/run uses and ``scripts/trace`` reads)
+                                          on AWS; otlp-http encodes with mesh.otlp, ``otlp-http-sdk``
+                                          with the SDK's exporter), ``file`` (JSON lines in
+                                          ``MESH_TRACES_DIR``, what scripts/run uses and ``scripts/trace``
+                                          reads)
 ``MESH_TRACES_ENDPOINT``                  the collector's URL (default ``http://127.0.0.1:4317`` for
                                           otlp-grpc, ``http://127.0.0.1:4318/v1/traces`` for otlp-http)
 ``MESH_TRACES_SAMPLE_RATIO``              share of new traces recorded, 0 to 1 (default 1); callers
@@ -155,10 +157,11 @@ class DbTls:
         return context
 
 
-TRACE_EXPORTERS = ("none", "otlp-grpc", "otlp-http", "file")
+TRACE_EXPORTERS = ("none", "otlp-grpc", "otlp-http", "otlp-http-sdk", "file")
 _DEFAULT_ENDPOINTS = {
     "otlp-grpc": "http://127.0.0.1:4317",
     "otlp-http": "http://127.0.0.1:4318/v1/traces",
+    "otlp-http-sdk": "http://127.0.0.1:4318/v1/traces",
 }
 
 

@@ -215,6 +215,11 @@ class Telemetry:
                 )
             )
         elif kind == "otlp-http":
+            from mesh.otlp_http import OtlpHttpExporter
+
+            exporters.append(OtlpHttpExporter(settings.traces_endpoint))
+        elif kind == "otlp-http-sdk":
+            # The SDK's own exporter: the public path, kept as the switch back.
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
                 OTLPSpanExporter as HttpExporter,
             )
