@@ -68,7 +68,9 @@ def test_the_bucket_is_private_encrypted_and_versioned(web: Module) -> None:
         assert block[setting] is True, setting
     ownership = _one(web, "aws_s3_bucket_ownership_controls")
     assert ownership["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
-    assert _one(web, "aws_s3_bucket_versioning")["versioning_configuration"][0]["status"] == "Enabled"
+    assert (
+        _one(web, "aws_s3_bucket_versioning")["versioning_configuration"][0]["status"] == "Enabled"
+    )
     sse = _one(web, "aws_s3_bucket_server_side_encryption_configuration")
     assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"]
     assert "website" not in _flat(web.everything), "no S3 website endpoint: it cannot be private"
@@ -120,7 +122,9 @@ def test_the_api_behaviours_cache_nothing_and_forward_authorization(web: Module)
         expr(content["origin_request_policy_id"])
         == "data.aws_cloudfront_origin_request_policy.api.id"
     )
-    assert web.data[("aws_cloudfront_cache_policy", "disabled")]["name"] == "Managed-CachingDisabled"
+    assert (
+        web.data[("aws_cloudfront_cache_policy", "disabled")]["name"] == "Managed-CachingDisabled"
+    )
     assert (
         web.data[("aws_cloudfront_origin_request_policy", "api")]["name"]
         == "Managed-AllViewerExceptHostHeader"
@@ -232,11 +236,13 @@ def test_streaming_routes_reach_the_streaming_api_and_nothing_else_does(
     env: Module, web: Module, access: dict[str, Any]
 ) -> None:
     assert expr(env.locals["web_stream_path_patterns"]) == (
-        'distinct([for r in local.access.streaming_routes : '
+        "distinct([for r in local.access.streaming_routes : "
         'replace(split(" ", r.route)[1], "/\\\\{[^}]*\\\\}/", "*")])'
     )
     # The same transformation, here: "{...}" becomes "*".
-    streams = sorted({re.sub(r"\{[^}]*\}", "*", r["route"].split(" ")[1]) for r in access["streaming_routes"]})
+    streams = sorted(
+        {re.sub(r"\{[^}]*\}", "*", r["route"].split(" ")[1]) for r in access["streaming_routes"]}
+    )
     assert streams == ["/v1/orders/*:watch"]
     api = web.variables["api_path_patterns"]["default"]
     routes = set(access["token_routes"]) | set(access["anonymous_routes"])
@@ -265,7 +271,9 @@ def test_sign_in_comes_back_to_the_storefront_on_the_apis_user_pool(env: Module)
         "concat(var.cognito_callback_urls, local.web_callback_urls)"
     )
     assert expr(identity["logout_urls"]) == "concat(var.cognito_logout_urls, local.web_logout_urls)"
-    assert expr(env.locals["web_callback_urls"]) == 'var.web ? ["${module.web[0].url}/callback"] : []'
+    assert (
+        expr(env.locals["web_callback_urls"]) == 'var.web ? ["${module.web[0].url}/callback"] : []'
+    )
     # The token exchange is the one fetch to another origin the CSP allows.
     assert "module.identity[0].hosted_ui_url" in expr(env.calls["web"]["connect_sources"])
     web_output = _flat(env.outputs["web"])
