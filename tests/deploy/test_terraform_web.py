@@ -212,6 +212,12 @@ def test_waf_in_us_east_1_with_managed_rules_and_a_rate_limit(web: Module, env: 
     log_group = _one(web, "aws_cloudwatch_log_group")
     assert expr(log_group["provider"]) == "aws.us_east_1"
     assert expr(log_group["name"]).startswith("aws-waf-logs-")
+    # Log delivery may write to this group only, for this account only.
+    delivery = _one(web, "aws_cloudwatch_log_resource_policy")
+    assert expr(delivery["provider"]) == "aws.us_east_1"
+    document = re.sub(r"\s+", "", expr(delivery["policy_document"]))
+    assert 'Resource="${aws_cloudwatch_log_group.waf.arn}:*"' in document
+    assert '"aws:SourceAccount"=data.aws_caller_identity.current.account_id' in document
     # The provider alias the module needs, and the root that gives it.
     versions = (WEB / "versions.tf").read_text(encoding="utf-8")
     assert "configuration_aliases = [aws.us_east_1]" in versions

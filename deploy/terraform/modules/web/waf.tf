@@ -27,9 +27,9 @@ resource "aws_wafv2_web_acl" "this" {
 
     statement {
       rate_based_statement {
-        limit                 = var.waf_rate_limit
-        aggregate_key_type    = "IP"
-        evaluation_window_sec = 300
+        # Counted over the last 5 minutes (WAF's default evaluation window).
+        limit              = var.waf_rate_limit
+        aggregate_key_type = "IP"
       }
     }
 
@@ -103,6 +103,31 @@ resource "aws_cloudwatch_log_group" "waf" {
   tags              = var.tags
 }
 
+# Who may write there: log delivery, for this account only. Left to itself
+# WAF would add this group to one shared policy (AWSWAF-LOGS) per Region,
+# which grows past its size limit in an account with many web ACLs.
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+resource "aws_cloudwatch_log_resource_policy" "waf" {
+  provider    = aws.us_east_1
+  policy_name = "${var.name}-web-waf-logs"
+  policy_document = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "WafLogDelivery"
+      Effect    = "Allow"
+      Principal = { Service = "delivery.logs.amazonaws.com" }
+      Action    = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource  = "${aws_cloudwatch_log_group.waf.arn}:*"
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = data.aws_caller_identity.current.account_id }
+        ArnLike      = { "aws:SourceArn" = "arn:${data.aws_partition.current.partition}:logs:us-east-1:${data.aws_caller_identity.current.account_id}:*" }
+      }
+    }]
+  })
+}
+
 resource "aws_wafv2_web_acl_logging_configuration" "this" {
   provider                = aws.us_east_1
   resource_arn            = aws_wafv2_web_acl.this.arn
@@ -114,4 +139,6 @@ resource "aws_wafv2_web_acl_logging_configuration" "this" {
       name = "authorization"
     }
   }
+
+  depends_on = [aws_cloudwatch_log_resource_policy.waf]
 }
