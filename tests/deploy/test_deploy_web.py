@@ -21,7 +21,14 @@ import pytest
 
 from deploy.web.__main__ import main
 from deploy.web.publish import MANIFEST_KEY, publish, upload_order
-from deploy.web.site import IMMUTABLE, MAX_FILE_BYTES, NO_CACHE, read_site
+from deploy.web.site import (
+    IMMUTABLE,
+    MAX_FILE_BYTES,
+    MAX_FILES,
+    MAX_TOTAL_BYTES,
+    NO_CACHE,
+    read_site,
+)
 from deploy.web.target import Target, config_json
 from tests.deploy.terraform import ROOT
 from tests.integration.discovery.support import REGION
@@ -355,6 +362,21 @@ def test_an_oversized_file(site: Site, dist: Path, capsys: pytest.CaptureFixture
     with (dist / "assets" / "huge-1.js").open("wb") as handle:
         handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
     _refused(site, site.flags(dist), capsys, "assets/huge-1.js", f"more than {MAX_FILE_BYTES}")
+
+
+def test_too_many_files(site: Site, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    many = dist / "assets" / "many"
+    many.mkdir()
+    for n in range(MAX_FILES):
+        (many / f"f{n}.js").write_bytes(b"")
+    _refused(site, site.flags(dist), capsys, f"more than {MAX_FILES} files")
+
+
+def test_too_many_bytes_in_all(site: Site, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for n in range(MAX_TOTAL_BYTES // MAX_FILE_BYTES + 1):
+        with (dist / "assets" / f"big-{n}.js").open("wb") as handle:
+            handle.truncate(MAX_FILE_BYTES)  # sparse
+    _refused(site, site.flags(dist), capsys, f"more than {MAX_TOTAL_BYTES} bytes in all")
 
 
 def test_an_unknown_environment(site: Site, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
