@@ -36,6 +36,9 @@ class Field:
     block: bool
     required: bool
     schema: Schema | None = None  # a block's contents
+    # Typed `any` by the bindings (a schema too deep for cdktf, such as a WAF
+    # rule's statement): block or argument, its contents cannot be checked.
+    opaque: bool = False
 
 
 @dataclass
@@ -109,7 +112,8 @@ def schema_of(kind: str, type_name: str) -> Schema | None:
                 if inner and inner.group(1) not in seen:
                     sub = inner.group(1)
                     child = build(sub, sub[0].upper() + sub[1:], seen | {sub})
-            schema.fields[name] = Field(is_block, needed, child)
+            opaque = value.startswith("cdktf.anyToHclTerraform(")
+            schema.fields[name] = Field(is_block, needed, child, opaque)
         return schema
 
     return build("", root_interface, frozenset())

@@ -10,7 +10,8 @@ a block as an argument, an argument in the wrong nested block, and a missing
 required argument or block. It cannot check values (types, enums, ranges),
 expressions, references between resources, conflicting arguments, what the
 AWS API accepts, or anything inside a JSON document (an OpenAPI body, a
-policy); nor ephemeral resources, which the bindings do not describe.
+policy); nor ephemeral resources, which the bindings do not describe, nor
+the inside of a field they type as `any` (a WAF rule's statement).
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def _field(name: str, schema: Schema, value: Any, where: str, dynamic: bool = Fa
         close = [f for f in schema.fields if f.split("_")[0] == name.split("_")[0]]
         hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
         return [f"{where}: unknown {'block' if _is_block(value) else 'argument'} {name!r}{hint}"]
+    if spec.opaque:
+        return []
     if dynamic or _is_block(value):
         if not spec.block:
             return [f"{where}: {name!r} is an argument, written as a block"]
@@ -166,3 +169,10 @@ def test_the_check_catches_what_it_claims(version: str) -> None:
     assert "'deployment_circuit_breaker' is a block, written as an argument" in errors
     assert "required argument 'subnets' is missing" in errors
     assert schema_of("resource", "aws_ecs_servce") is None
+    # What the bindings type as `any` is left alone, and only that.
+    acl = schema_of("resource", "aws_wafv2_web_acl")
+    assert acl is not None
+    rule = acl.fields["rule"].schema
+    assert rule is not None
+    assert rule.fields["statement"].opaque
+    assert not rule.fields["visibility_config"].opaque

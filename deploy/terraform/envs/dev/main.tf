@@ -136,8 +136,9 @@ module "identity" {
   name                = var.name
   scopes              = local.access.scopes
   user_scopes         = var.cognito_user_scopes
-  callback_urls       = var.cognito_callback_urls
-  logout_urls         = var.cognito_logout_urls
+  # The storefront's address joins the list (web.tf).
+  callback_urls       = concat(var.cognito_callback_urls, local.web_callback_urls)
+  logout_urls         = concat(var.cognito_logout_urls, local.web_logout_urls)
   threat_protection   = var.cognito_threat_protection
   deletion_protection = var.cognito_deletion_protection
 }

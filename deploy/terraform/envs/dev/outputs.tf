@@ -92,3 +92,27 @@ output "caches" {
     }
   }
 }
+
+output "web_url" {
+  description = "The storefront (CloudFront): open it in a browser; the API answers under it at /v1. Null with web = false."
+  value       = local.web_url
+}
+
+output "web" {
+  description = "What scripts/deploy-web needs: bucket, distribution, Region, the site's URL and the browser client's sign-in settings (Cognito; null otherwise). Null with web = false."
+  value = var.web ? {
+    url             = module.web[0].url
+    bucket          = module.web[0].bucket_name
+    distribution_id = module.web[0].distribution_id
+    region          = var.aws_region
+    auth = var.auth == "cognito" ? {
+      authorize_endpoint = module.identity[0].authorize_endpoint
+      token_endpoint     = module.identity[0].token_endpoint
+      logout_endpoint    = "${module.identity[0].hosted_ui_url}/logout"
+      client_id          = module.identity[0].web_client_id
+      scopes             = concat(["openid", "email"], [for s in var.cognito_user_scopes : module.identity[0].token_scopes[s]])
+      redirect_uri       = local.web_callback_urls[0]
+      logout_uri         = local.web_logout_urls[0]
+    } : null
+  } : null
+}

@@ -403,7 +403,8 @@ variable "jwt_authorizer" {
 variable "cognito_user_scopes" {
   type        = list(string)
   description = "With auth = \"cognito\": scopes a signed-in user may obtain through the browser client. Cognito grants any user every scope the client allows, so add staff scopes (catalog.write, inventory.write, orders.admin) only to a pool of staff."
-  default     = ["orders.read", "orders.write"]
+  # What a customer of the storefront does: orders and the cart.
+  default = ["orders.read", "orders.write", "carts.read", "carts.write"]
 
   validation {
     condition     = length(var.cognito_user_scopes) == length(distinct(var.cognito_user_scopes))
@@ -482,4 +483,38 @@ variable "tags" {
   type        = map(string)
   description = "Extra tags on every resource (Project, Environment and ManagedBy are always set)."
   default     = {}
+}
+
+variable "web" {
+  type        = bool
+  description = "Make the storefront: an S3 bucket for web/dist, CloudFront in front of it and the API (one origin for the browser), and AWS WAF on CloudFront (a web ACL costs a monthly fee plus a fee per million requests)."
+  default     = true
+}
+
+variable "web_price_class" {
+  type        = string
+  description = "With web: CloudFront's edge locations, PriceClass_100 (North America, Europe), PriceClass_200 or PriceClass_All."
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.web_price_class)
+    error_message = "web_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}
+
+variable "web_waf_rate_limit" {
+  type        = number
+  description = "With web: requests one client IP may send to the storefront and API in 5 minutes before AWS WAF blocks it for a while."
+  default     = 2000
+
+  validation {
+    condition     = var.web_waf_rate_limit >= 100 && var.web_waf_rate_limit <= 2000000000
+    error_message = "web_waf_rate_limit must be between 100 and 2,000,000,000."
+  }
+}
+
+variable "web_force_destroy" {
+  type        = bool
+  description = "With web: terraform destroy empties the storefront's bucket (every version of the built app; the sources stay in git) instead of refusing."
+  default     = true
 }

@@ -16,14 +16,29 @@ terraform {
   # file is the production choice. See docs/deploy.md.
 }
 
+locals {
+  default_tags = merge(var.tags, {
+    Project     = var.name
+    Environment = "dev"
+    ManagedBy   = "terraform"
+  })
+}
+
 provider "aws" {
   region = var.aws_region
 
   default_tags {
-    tags = merge(var.tags, {
-      Project     = var.name
-      Environment = "dev"
-      ManagedBy   = "terraform"
-    })
+    tags = local.default_tags
+  }
+}
+
+# CloudFront's web ACL (scope CLOUDFRONT) and its log group exist only in
+# us-east-1, whichever Region the environment is in (web.tf).
+provider "aws" {
+  alias  = "us_east_1"
+  region = "us-east-1"
+
+  default_tags {
+    tags = local.default_tags
   }
 }
