@@ -25,10 +25,12 @@ PKCE challenge (S256 only), and are spent on first use, right or wrong.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 import secrets
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ __all__ = [
     "LocalSignIn",
     "SignInClient",
     "SignInServer",
+    "local_signin_env",
     "local_users",
     "serve_signin",
 ]
@@ -394,8 +397,9 @@ async def _send(send: Send, status: int, body: bytes, headers: list[tuple[bytes,
 class SignInServer:
     """A running sign-in server on loopback; ``url`` is its base. ``await close()`` stops it."""
 
-    def __init__(self, server: uvicorn.Server, host: str) -> None:
+    def __init__(self, server: uvicorn.Server, thread: threading.Thread, host: str) -> None:
         self._server = server
+        self._thread = thread
         self._host = host
 
     @property
@@ -409,25 +413,42 @@ class SignInServer:
         return f"http://{host}:{self.port}"
 
     async def close(self) -> None:
-        if self._server.started:
-            self._server.started = False
-            await self._server.shutdown()
+        """Stop serving and wait for the server's thread; safe to call twice."""
+        self._server.should_exit = True
+        await asyncio.to_thread(self._thread.join)
 
 
-async def serve_signin(app: LocalSignIn, host: str = "127.0.0.1", port: int = 0) -> SignInServer:
-    """Serve ``app`` on ``host`` (loopback only) in the running event loop.
+async def serve_signin(
+    app: LocalSignIn, host: str = "127.0.0.1", port: int = 0, *, start_timeout: float = 10.0
+) -> SignInServer:
+    """Serve ``app`` on ``host`` (loopback only) until :meth:`SignInServer.close`.
 
-    uvicorn's ``startup``/``shutdown`` rather than ``serve``: the caller (the
-    local runner) owns the process's signals and its loop.
+    uvicorn runs on a thread of its own with its own loop: there it leaves the
+    process's signals alone, which belong to the caller (the local runner).
     """
     if not _is_loopback(host):
         raise ValueError(f"the local sign-in listens on loopback only, not {host!r}")
     config = uvicorn.Config(
         app, host=host, port=port, lifespan="off", access_log=False, log_config=None
     )
-    config.load()
     server = uvicorn.Server(config)
-    await server.startup()
-    if not server.started:
-        raise OSError(f"the local sign-in could not listen on {host}:{port}")
-    return SignInServer(server, host)
+    thread = threading.Thread(target=server.run, name="local-signin", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    # uvicorn says it is listening only through this flag (or by ending the thread).
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise OSError(f"the local sign-in could not listen on {host}:{port}")
+        await asyncio.sleep(0.01)
+    return SignInServer(server, thread, host)
+
+
+def local_signin_env(url: str, client: SignInClient) -> dict[str, str]:
+    """The gateway's settings for pointing the storefront at this sign-in (its ``/config.json``)."""
+    return {
+        "MESH_GATEWAY_OAUTH_AUTHORIZE_URL": f"{url}/oauth2/authorize",
+        "MESH_GATEWAY_OAUTH_TOKEN_URL": f"{url}/oauth2/token",
+        "MESH_GATEWAY_OAUTH_LOGOUT_URL": f"{url}/logout",
+        "MESH_GATEWAY_WEB_CLIENT_ID": client.client_id,
+    }
