@@ -43,7 +43,7 @@ export function Products({ session, search }: { session: Session | null; search:
       <Title>Products</Title>
       <form
         class="search"
-        aria-label="Search products"
+        aria-label="Product search"
         onSubmit={(e) => {
           e.preventDefault();
           history.replaceState(null, "", query ? `/?q=${encodeURIComponent(query)}` : "/");
