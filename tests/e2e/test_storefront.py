@@ -79,7 +79,12 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     offset = _free_offset()
     base = tmp_path_factory.mktemp("storefront")
     out = base / "run.out"
-    env = {**os.environ, "MESH_GATEWAY_WEB_ROOT": str(ROOT / "web" / "dist")}
+    # No drain pause at the end: nothing balances load in front of a test's gateway.
+    env = {
+        **os.environ,
+        "MESH_GATEWAY_WEB_ROOT": str(ROOT / "web" / "dist"),
+        "MESH_GATEWAY_DRAIN_SECONDS": "0",
+    }
     with out.open("w") as sink:
         process = subprocess.Popen(
             [
@@ -224,6 +229,8 @@ def test_a_customer_orders_two_products_and_sees_the_status_change_live(
     no_serious_violations(page, "order page")
     shop.call("POST", f"/v1/orders/{order_id}:cancel", "admin", {})
     expect(page.get_by_test_id("order-status")).to_contain_text("Cancelled", timeout=15_000)
+    # A cancelled order is final: the server ends the stream and the page stops watching.
+    expect(page.get_by_test_id("live")).to_contain_text("will not change")
     shot(page, shop, "order-cancelled")
 
     page.get_by_role("navigation").get_by_role("link", name="Orders").click()

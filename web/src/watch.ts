@@ -6,9 +6,12 @@ import { ApiError, unwrap } from "./api/errors";
 
 type Update = Schemas["shop.orders.v1.WatchOrderResponse"];
 
+/** live: streaming; final: the server ended the stream, the order will not change again. */
+export type WatchState = "live" | "reconnecting" | "final" | "stopped";
+
 export interface WatchEvents {
   onOrder: (order: NonNullable<Update["order"]>) => void;
-  onState: (state: "live" | "reconnecting" | "stopped") => void;
+  onState: (state: WatchState) => void;
 }
 
 async function readEvents(
@@ -42,7 +45,7 @@ async function readEvents(
   }
 }
 
-/** Follows an order until `signal` aborts; reconnects (with backoff) when the stream ends or fails. */
+/** Follows an order until it is final or `signal` aborts; reconnects (with backoff) after a failure. */
 export async function watchOrder(
   id: string,
   events: WatchEvents,
@@ -67,6 +70,9 @@ export async function watchOrder(
         const update = JSON.parse(data) as Update;
         if (update.order) events.onOrder(update.order);
       });
+      // The server ends a watch only when the order has reached a final status.
+      events.onState("final");
+      return;
     } catch (e) {
       if (signal.aborted) return;
       if (e instanceof ApiError && !e.retryable) {

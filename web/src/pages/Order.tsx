@@ -4,14 +4,21 @@ import { ApiError, unwrap } from "../api/errors";
 import { ErrorNote, Loading, statusLabel, Title } from "../components";
 import { useLoad } from "../load";
 import { formatMoney } from "../money";
-import { watchOrder } from "../watch";
+import { type WatchState, watchOrder } from "../watch";
+
+const LIVE_LABELS: Record<WatchState, string> = {
+  live: "Updates live",
+  reconnecting: "Connecting for live updates…",
+  final: "Final status: this order will not change any more",
+  stopped: "Live updates stopped",
+};
 
 export function OrderPage({ id }: { id: string }) {
   const loaded = useLoad(
     (signal) => unwrap(api.GET("/v1/orders/{name}", { params: { path: { name: id } }, signal })),
     [id],
   );
-  const [live, setLive] = useState<"live" | "reconnecting" | "stopped">("reconnecting");
+  const [live, setLive] = useState<WatchState>("reconnecting");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const found = loaded.data !== undefined;
@@ -65,11 +72,7 @@ export function OrderPage({ id }: { id: string }) {
         Status: <strong>{statusLabel(order.status)}</strong>
       </p>
       <p class="live" data-testid="live">
-        {live === "live"
-          ? "Updates live"
-          : live === "reconnecting"
-            ? "Connecting for live updates…"
-            : "Live updates stopped"}
+        {LIVE_LABELS[live]}
       </p>
       <p>Placed {order.createTime ? new Date(order.createTime).toLocaleString() : ""}</p>
       <table class="order-lines">
