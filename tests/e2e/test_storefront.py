@@ -43,7 +43,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-pytestmark = pytest.mark.slow
+# Starting a mesh and a browser on a busy 2-core machine can take a while.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 
 def _needed(what: str, present: bool) -> None:
@@ -93,6 +94,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
                 str(base / "data"),
                 "--port-offset",
                 str(offset),
+                # One replica each: the browser needs the shop, not its redundancy.
+                *("--replicas=catalog=1", "--replicas=inventory=1", "--replicas=carts=1"),
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -100,7 +103,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
             env=env,
         )
     try:
-        text = until_line(out, "Press Ctrl-C", process=process, timeout=120)
+        text = until_line(out, "Press Ctrl-C", process=process, timeout=240)
         url = f"http://127.0.0.1:{load_topology().services['gateway'].port + offset}"
         assert f"The storefront: {url}/" in text
         shots = Path(os.environ.get("SHOP_SCREENSHOTS") or base / "screenshots")
@@ -280,6 +283,10 @@ def test_the_owner_creates_a_product_and_sets_stock_and_the_customer_sees_it(
     owner.get_by_role("button", name="Create product").click()
     expect(owner.get_by_role("heading", name="Desk lamp")).to_be_visible()
     expect(owner.get_by_test_id("stock")).to_have_text("Out of stock")
+    # An edit sends only the edited fields, named by the update mask.
+    owner.get_by_label("Name").fill("Brass desk lamp")
+    owner.get_by_role("button", name="Save product").click()
+    expect(owner.get_by_role("heading", name="Brass desk lamp")).to_be_visible()
     owner.get_by_label("Units on hand").fill("7")
     owner.get_by_role("button", name="Set stock").click()
     expect(owner.get_by_text("Stock saved.")).to_be_visible()
@@ -290,6 +297,7 @@ def test_the_owner_creates_a_product_and_sets_stock_and_the_customer_sees_it(
     customer.goto(f"{shop.url}/products/{sku}")
     expect(customer.get_by_test_id("stock")).to_have_text("7 in stock")
     expect(customer.get_by_text("€39.90")).to_be_visible()
+    expect(customer.get_by_role("heading", name="Brass desk lamp")).to_be_visible()
 
     # The owner edits one field; the customer sees the change on the next visit.
     owner.get_by_label("Units on hand").fill("2")

@@ -42,17 +42,29 @@ export function ProductForm({
       active,
     };
     try {
-      const result = creating
-        ? await unwrap(api.POST("/v1/products", { body: { ...body, sku } }))
-        : await unwrap(
-            api.PATCH("/v1/products/{product_name}", {
-              params: {
-                path: { product_name: product.sku ?? "" },
-                query: { update_mask: "displayName,description,price,active" },
-              },
-              body,
-            }),
-          );
+      let result: Product;
+      if (creating) {
+        result = await unwrap(api.POST("/v1/products", { body: { ...body, sku } }));
+      } else {
+        // Only what was edited travels, named by the update mask: one field edits one field.
+        const before = product;
+        const edited = (Object.keys(body) as (keyof Product)[]).filter(
+          (key) => JSON.stringify(body[key]) !== JSON.stringify(before[key]),
+        );
+        if (edited.length === 0) {
+          setSaved("Nothing changed.");
+          return;
+        }
+        result = await unwrap(
+          api.PATCH("/v1/products/{product_name}", {
+            params: {
+              path: { product_name: before.sku ?? "" },
+              query: { update_mask: edited.join(",") },
+            },
+            body: Object.fromEntries(edited.map((key) => [key, body[key]])) as Product,
+          }),
+        );
+      }
       setSaved(creating ? "Product created." : "Product saved.");
       onSaved(result);
     } catch (e) {
