@@ -326,3 +326,25 @@ def test_the_sign_in_page_and_signed_out_pages_are_accessible(browser: Browser, 
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
     page.context.close()
+
+
+def test_an_unavailable_api_offers_a_retry(
+    browser: Browser, shop: Shop, products: dict[str, Item]
+) -> None:
+    page = browser.new_context().new_page()
+    # The first product list answers as the gateway does when catalog is down (503,
+    # google.rpc.Status UNAVAILABLE); the retry reaches the real mesh.
+    unavailable = {"code": 14, "message": "catalog is unavailable", "details": []}
+    page.route(
+        "**/v1/products?*",
+        lambda route: route.fulfill(status=503, json=unavailable),
+        times=1,
+    )
+    page.goto(shop.url + "/")
+    alert = page.get_by_role("main").get_by_role("alert")
+    expect(alert).to_contain_text("catalog is unavailable")
+    no_serious_violations(page, "product list with an error")
+    alert.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("link", name=products["mug"].name)).to_be_visible()
+    expect(alert).to_have_count(0)
+    page.context.close()
