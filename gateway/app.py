@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -36,8 +37,9 @@ from gateway.headers import metadata_headers, read_headers
 from gateway.openapi import OAuthUrls, build_openapi
 from gateway.routes import Router
 from gateway.rules import bindings_for, import_generated, resolve_services
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
 from gateway.streaming import stream_response
+from gateway.web import WebConfigError, WebRoot, web_config
 from mesh.access import check_services
 from mesh.accesslog import AccessLog
 from mesh.metrics import Metrics
@@ -69,6 +71,7 @@ class Gateway:
         telemetry: Telemetry | None = None,
         metrics: Metrics | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+        web: WebRoot | None = None,
     ) -> None:
         self.router = router
         self.channels = channels
@@ -86,6 +89,7 @@ class Gateway:
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self, self.drain)
         self._span_shapes: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+        self.web = web
 
     @property
     def draining(self) -> bool:
@@ -138,6 +142,12 @@ class Gateway:
                 route = path
                 status = await self._ops.handle(method, path, send)
                 code = "OK" if status < 400 else "UNAVAILABLE"
+                return
+            web = self.web
+            if web is not None and web.owns(path):
+                route = "/*web"
+                status = await web.handle(method, path, scope["headers"], send)
+                code = "OK" if status < 400 else "NOT_FOUND"
                 return
             info = read_headers(
                 scope["headers"],
@@ -387,6 +397,20 @@ def create_app(
         if settings.access_log
         else None
     )
+    web = None
+    if settings.web_root:
+        config = web_config(
+            settings.oauth_authorize_url,
+            settings.oauth_token_url,
+            settings.web_client_id,
+            settings.oauth_logout_url,
+            settings.jwt.scope_prefix if settings.jwt is not None else "",
+        )
+        first = {str(e.template.segments[0]) for e in router.routes() if e.template.segments}
+        try:
+            web = WebRoot(Path(settings.web_root), first, config)
+        except (WebConfigError, OSError) as exc:
+            raise SettingsError(f"MESH_GATEWAY_WEB_ROOT: {exc}") from None
     return Gateway(
         router,
         channels,
@@ -398,4 +422,5 @@ def create_app(
         telemetry=telemetry,
         metrics=metrics,
         on_startup=on_startup,
+        web=web,
     )

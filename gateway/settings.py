@@ -31,6 +31,9 @@ the ECS task definition and the local runner set for every container.
 | MESH_GATEWAY_JWKS_MIN_REFETCH_SECONDS | 30 | at most one fetch this often for an unknown `kid` |
 | MESH_GATEWAY_JWT_CACHE_SIZE | 10000 | verified tokens remembered until they expire (0: verify every request) |
 | MESH_GATEWAY_OAUTH_AUTHORIZE_URL, MESH_GATEWAY_OAUTH_TOKEN_URL | (empty) | the issuer's OAuth2 endpoints, shown in the OpenAPI document |
+| MESH_GATEWAY_OAUTH_LOGOUT_URL | (empty) | the issuer's sign-out endpoint, for the storefront's `/config.json` |
+| MESH_GATEWAY_WEB_ROOT | (empty) | a built storefront (`web/dist`) to serve at `/` (gateway/web.py); empty: none |
+| MESH_GATEWAY_WEB_CLIENT_ID | (empty) | the storefront's OAuth client id, for its `/config.json` |
 | MESH_GATEWAY_RATE_LIMIT_RPS | 50 | sustained requests per second per client (subject, else address); 0: off |
 | MESH_GATEWAY_RATE_LIMIT_BURST | 100 | requests a client may send at once |
 | MESH_GATEWAY_TRUSTED_PROXIES | 0 | proxies in front that append X-Forwarded-For (1 behind API Gateway) |
@@ -88,6 +91,9 @@ class Settings:
     jwt: JwtSettings | None = None
     oauth_authorize_url: str = ""
     oauth_token_url: str = ""
+    oauth_logout_url: str = ""
+    web_root: str = ""
+    web_client_id: str = ""
     rate_limit_rps: float = 50.0
     rate_limit_burst: int = 100
     trusted_proxies: int = 0
@@ -177,6 +183,9 @@ class Settings:
             jwt=_jwt_from_env(get),
             oauth_authorize_url=get("OAUTH_AUTHORIZE_URL", parse_url, ""),
             oauth_token_url=get("OAUTH_TOKEN_URL", parse_url, ""),
+            oauth_logout_url=get("OAUTH_LOGOUT_URL", parse_url, ""),
+            web_root=get("WEB_ROOT", str.strip, ""),
+            web_client_id=get("WEB_CLIENT_ID", str.strip, ""),
             rate_limit_rps=get("RATE_LIMIT_RPS", float, cls.rate_limit_rps),
             rate_limit_burst=get("RATE_LIMIT_BURST", int, cls.rate_limit_burst),
             trusted_proxies=get("TRUSTED_PROXIES", int, cls.trusted_proxies),

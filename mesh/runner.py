@@ -45,7 +45,16 @@ from mesh.discovery import (
 from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
 from mesh.localobs import describe_endpoints, observability_env, write_endpoints
 from mesh.probe import check_grpc, check_http
+from mesh.signin import (
+    LocalSignIn,
+    SignInClient,
+    SignInServer,
+    local_signin_env,
+    local_users,
+    serve_signin,
+)
 from mesh.tls import TlsSettings, server_name
+from mesh.token import CUSTOMER_SCOPES, known_scopes
 from mesh.topology import ServiceSpec, Topology, TopologyError, load_topology
 
 __all__ = ["main"]
@@ -58,6 +67,8 @@ RESTART_WINDOW = 60.0
 RESTART_BACKOFF_BASE = 0.5
 RESTART_BACKOFF_MAX = 10.0
 LOG_TAIL_LINES = 15
+# The storefront's OAuth client at the local sign-in (Cognito's app client on AWS).
+WEB_CLIENT_ID = "shop-web-local"
 
 
 def restart_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -339,13 +350,23 @@ def grpcurl_flags(files: CertFiles | None, service: str, namespace: str) -> str:
 
 
 def _usage(
-    topology: Topology, replicas: list[Replica], data_dir: Path, files: CertFiles | None
+    topology: Topology,
+    replicas: list[Replica],
+    data_dir: Path,
+    files: CertFiles | None,
+    storefront: bool = False,
 ) -> None:
     first = {r.spec.name: r for r in replicas if r.index == 0}
     # scripts/token reads the same data dir; name it when it is not the default.
     flag = "" if data_dir == Path(".data").resolve() else f" --data-dir {data_dir}"
     admin = f'-H "Authorization: Bearer $(scripts/token --admin{flag})"'
     customer = f'-H "Authorization: Bearer $(scripts/token{flag})"'
+    for replica in first.values():
+        if storefront and replica.spec.protocol == "http":
+            _say(
+                f"\nThe storefront: http://127.0.0.1:{replica.port}/"
+                "  (sign in as alice or bob, customers, or admin, the owner)"
+            )
     _say("\nThe mesh is up. Try:")
     for replica in first.values():
         if replica.spec.protocol == "http":
@@ -418,8 +439,18 @@ async def run(
     issuer = LocalIssuer.load_or_create(data_dir)
     jwks = await serve_jwks(issuer)
     auth_env = {}
+    signin: SignInServer | None = None
     if not {"MESH_GATEWAY_JWKS_URL", "MESH_GATEWAY_AUTH"} & os.environ.keys():
         auth_env = local_auth_env(issuer, jwks.url)
+        gateway = next((s for s in specs if s.protocol == "http"), None)
+        if gateway is not None:
+            # The storefront's sign-in: the local stand-in for Cognito's hosted UI,
+            # redirecting only to the gateway's own origin, where the app is served.
+            client = SignInClient(WEB_CLIENT_ID, f"http://127.0.0.1:{gateway.port + offset}")
+            users = local_users(CUSTOMER_SCOPES, sorted(known_scopes()))
+            signin = await serve_signin(LocalSignIn(issuer, client, users))
+            auth_env |= local_signin_env(signin.url, client)
+    storefront = bool(os.environ.get("MESH_GATEWAY_WEB_ROOT"))
 
     async def launch(spec: ServiceSpec, index: int) -> Replica:
         # The first replica takes the documented port; the others any free one.
@@ -461,7 +492,7 @@ async def run(
                 )
         await _show_registry(registry, specs)
         _show_metrics(metrics, data_dir)
-        _usage(topology, replicas, data_dir, files)
+        _usage(topology, replicas, data_dir, files, storefront)
         supervisor.watch(replicas)
         stopper = asyncio.ensure_future(stop.wait())
         looping = asyncio.ensure_future(supervisor.crash_loop.wait())
@@ -485,6 +516,8 @@ async def run(
         await supervisor.close()
         await registry.close()
         await jwks.close()
+        if signin is not None:
+            await signin.close()
     _say("\nstopping")
     failures = await _stop(replicas, 10)
     return 1 if failures else 0

@@ -77,9 +77,7 @@ def build_server(
 def principal_senders(topology: Topology) -> frozenset[str]:
     """The peers whose principal metadata is believed under mutual TLS."""
     return frozenset(
-        s.name
-        for s in topology.services.values()
-        if s.protocol == "http" or s.forwards_principal
+        s.name for s in topology.services.values() if s.protocol == "http" or s.forwards_principal
     )
 
 

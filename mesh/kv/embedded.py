@@ -50,9 +50,7 @@ class EmbeddedStore:
 
     async def _current(self, conn: AsyncConnection, key: str) -> int:
         row = (
-            await conn.execute(
-                text("SELECT version, expires FROM kv WHERE key = :k"), {"k": key}
-            )
+            await conn.execute(text("SELECT version, expires FROM kv WHERE key = :k"), {"k": key})
         ).first()
         if row is None:
             return 0

@@ -100,9 +100,7 @@ class RedisStore:
 
     async def put(self, key: str, value: bytes, *, expect: int, ttl: float) -> int | None:
         ttl_ms = max(1, round(ttl * 1000))
-        result = await self._run(
-            self._put(keys=[self.prefix + key], args=[expect, value, ttl_ms])
-        )
+        result = await self._run(self._put(keys=[self.prefix + key], args=[expect, value, ttl_ms]))
         return None if int(result) < 0 else int(result)
 
     async def delete(self, key: str, *, expect: int) -> bool:

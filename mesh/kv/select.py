@@ -50,8 +50,11 @@ def open_store(settings: Settings) -> KeyValueStore:
         if url is None or url == "embedded":
             store = EmbeddedStore(settings.data_dir / f"{settings.service}.kv.db")
             reason = (
-                "asked for" if url else "no Redis answered on {}:{}; set MESH_REDIS_URL to "
-                "require one".format(*LOCAL_REDIS)
+                "asked for"
+                if url
+                else "no Redis answered on {}:{}; set MESH_REDIS_URL to require one".format(
+                    *LOCAL_REDIS
+                )
             )
         else:
             store = RedisStore(url, prefix=settings.redis_prefix, password=settings.redis_password)

@@ -34,8 +34,27 @@ NAME = re.compile(r"^[a-z][a-z0-9]{1,29}\Z")
 RESOURCE = re.compile(r"^[a-z][a-z0-9]{0,29}\Z")
 # Names that would shadow a package of ours, a proto package, or a tool.
 RESERVED = frozenset(
-    {"api", "type", "shop", "mesh", "gateway", "services", "tests", "test", "gen", "google",
-     "scripts", "deploy", "protos", "web", "functions", "benchmarks", "grpc", "all", "none"}
+    {
+        "api",
+        "type",
+        "shop",
+        "mesh",
+        "gateway",
+        "services",
+        "tests",
+        "test",
+        "gen",
+        "google",
+        "scripts",
+        "deploy",
+        "protos",
+        "web",
+        "functions",
+        "benchmarks",
+        "grpc",
+        "all",
+        "none",
+    }
 )
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 FIRST_PORT = 50051
@@ -183,15 +202,25 @@ def _render_files(p: Plan) -> None:
         "collection": p.collection,
         "store": p.store,
         "variants": repr(
-            {"sql": ["sql"], "redis": ["redis", "embedded"], "dynamodb": ["dynamodb"],
-             "none": ["none"]}[p.store]
+            {
+                "sql": ["sql"],
+                "redis": ["redis", "embedded"],
+                "dynamodb": ["dynamodb"],
+                "none": ["none"],
+            }[p.store]
         ),
     }
     values["common"] = _render("store_common.tmpl", values)
     service = Path("services") / p.name
-    store = {"sql": "store_sql", "redis": "store_kv", "dynamodb": "store_kv"}.get(p.store, "store_none")
+    store = {"sql": "store_sql", "redis": "store_kv", "dynamodb": "store_kv"}.get(
+        p.store, "store_none"
+    )
     adapter = {"store_sql": "Sql", "store_kv": "Kv", "store_none": "Memory"}[store]
-    exported = [f"{values['Name']}Store", f"{values['Resource']}Record", f"{adapter}{values['Name']}Store"]
+    exported = [
+        f"{values['Name']}Store",
+        f"{values['Resource']}Record",
+        f"{adapter}{values['Name']}Store",
+    ]
     values["all"] = "[" + ", ".join(f'"{n}"' for n in sorted(exported)) + "]"
     app = {"sql": "app_sql", "redis": "app_kv", "dynamodb": "app_kv"}.get(p.store, "app_none")
     files = {
@@ -206,11 +235,11 @@ def _render_files(p: Plan) -> None:
     if p.store == "sql":
         files[service / "models.py"] = "models.tmpl"
         files[service / "migrations" / "env.py"] = "migration_env.tmpl"
-        files[service / "migrations" / "versions" / f"0001_{p.collection}.py"] = "migration_0001.tmpl"
-    for path, template in files.items():
-        p.files[path] = (
-            _render(template, values) if template else f'"""The {p.name} service."""\n'
+        files[service / "migrations" / "versions" / f"0001_{p.collection}.py"] = (
+            "migration_0001.tmpl"
         )
+    for path, template in files.items():
+        p.files[path] = _render(template, values) if template else f'"""The {p.name} service."""\n'
 
 
 GUIDE = Path("docs/deploy.md")
@@ -272,7 +301,9 @@ def write(p: Plan, *, python: str = sys.executable) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/new-service", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="scripts/new-service", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("name", help="the service: lower-case letters and digits, e.g. carts")
     parser.add_argument("--store", default="sql", help="sql (default), redis, dynamodb or none")
     parser.add_argument("--port", type=int, help="its gRPC port (default: the next free one)")

@@ -103,3 +103,52 @@ bootstrap_checkov() {
       "tests/deploy will skip it locally and fail when CI=true" >&2
   fi
 }
+
+# The storefront (web/, its own npm toolchain): packages when the lock file
+# changed, a build into web/dist when its sources or the contracts its API
+# client is generated from changed (gateway.openapi_dump, no running mesh).
+bootstrap_web() {
+  local web="$ROOT/web"
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the storefront is not built (its tests fail when CI=true)" >&2
+    return 0
+  fi
+  local want
+  want="$(_hash "$web/package.json" "$web/package-lock.json")"
+  if [ "$(cat "$web/node_modules/.installed" 2>/dev/null)" != "$want" ]; then
+    echo "==> installing the storefront's npm packages"
+    (cd "$web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund >/dev/null)
+    echo "$want" > "$web/node_modules/.installed"
+  fi
+  want="$(_hash $(find "$web/src" "$web/public" "$web/scripts" -type f ! -name openapi.json ! -name schema.d.ts | sort) \
+    "$web/index.html" "$web/vite.config.ts" "$web/tsconfig.json" "$web/package-lock.json" \
+    $(find "$ROOT/protos" -name '*.proto' | sort) $(find "$ROOT/gateway" -name '*.py' | sort))"
+  if [ ! -f "$web/dist/index.html" ] || [ "$(cat "$web/.build-stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> building the storefront"
+    if ! (cd "$web" && MESH_VENV="$VENV" npm run --silent build >"$web/node_modules/.build.log" 2>&1); then
+      cat "$web/node_modules/.build.log" >&2
+      echo "error: the storefront did not build (web/)" >&2
+      exit 1
+    fi
+    echo "$want" > "$web/.build-stamp"
+  fi
+}
+
+# Debian's Chromium for the storefront's browser tests (Playwright drives it;
+# no browser is ever downloaded). Installed only as root, where apt-get works.
+bootstrap_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+        >"$ROOT/.tools/chromium-install.log" 2>&1; then
+      echo "warning: chromium did not install (see .tools/chromium-install.log);" \
+        "the browser tests are skipped locally and fail when CI=true" >&2
+    fi
+  else
+    echo "warning: /usr/bin/chromium missing (apt-get install chromium);" \
+      "the browser tests are skipped locally and fail when CI=true" >&2
+  fi
+}
