@@ -9,8 +9,11 @@ The app reads :func:`config_json` from ``/config.json`` at run time, so one
 build serves every environment:
 
     {"apiBase": "/",
-     "auth": {"authorizeEndpoint": ..., "tokenEndpoint": ..., "logoutEndpoint": ...,
-              "clientId": ..., "scopes": [...], "redirectUri": ..., "logoutUri": ...}}
+     "auth": {"authorizeUrl": ..., "tokenUrl": ..., "logoutUrl": ..., "clientId": ...,
+              "scope": "openid shop/orders.read ...", "scopePrefix": "shop/"}}
+
+(the app's contract, web/README.md: it sends the user back to ``<site>/callback``
+and, after signing out, to ``<site>/``: the addresses Terraform registers).
 
 ``auth`` is null where the API takes no tokens from a browser (``auth`` other
 than cognito and no flags).
@@ -54,6 +57,8 @@ class Auth:
     scopes: tuple[str, ...]
     redirect_uri: str
     logout_uri: str
+    # What Cognito writes before each scope in a token ("shop/"); the app strips it.
+    scope_prefix: str = ""
 
     def __post_init__(self) -> None:
         for name in (
@@ -96,13 +101,12 @@ def config_json(target: Target) -> bytes:
         "auth": None
         if auth is None
         else {
-            "authorizeEndpoint": auth.authorize_endpoint,
-            "tokenEndpoint": auth.token_endpoint,
-            "logoutEndpoint": auth.logout_endpoint,
+            "authorizeUrl": auth.authorize_endpoint,
+            "tokenUrl": auth.token_endpoint,
+            "logoutUrl": auth.logout_endpoint,
             "clientId": auth.client_id,
-            "scopes": list(auth.scopes),
-            "redirectUri": auth.redirect_uri,
-            "logoutUri": auth.logout_uri,
+            "scope": " ".join(auth.scopes),
+            "scopePrefix": auth.scope_prefix,
         },
     }
     return (json.dumps(document, indent=2) + "\n").encode()
@@ -143,6 +147,12 @@ def terraform_output(env_dir: Path) -> Mapping[str, Any]:
     return value
 
 
+def _prefix_of(scopes: list[str]) -> str:
+    """The resource server's prefix ("shop/") the API scopes share, or ""."""
+    prefixes = {scope.split("/", 1)[0] + "/" for scope in scopes if "/" in scope}
+    return prefixes.pop() if len(prefixes) == 1 else ""
+
+
 def resolve_target(
     output: Mapping[str, Any] | None,
     *,
@@ -171,6 +181,7 @@ def resolve_target(
             scopes=tuple(scopes or ["openid"]),
             redirect_uri=f"{site_url}/callback",
             logout_uri=f"{site_url}/",
+            scope_prefix=_prefix_of(scopes or []),
         )
     elif out.get("auth") is not None:
         given = out["auth"]
@@ -187,6 +198,7 @@ def resolve_target(
             scopes=tuple(raw_scopes),
             redirect_uri=_field(given, "redirect_uri"),
             logout_uri=_field(given, "logout_uri"),
+            scope_prefix=str(given.get("scope_prefix") or _prefix_of(raw_scopes)),
         )
     else:
         auth = None

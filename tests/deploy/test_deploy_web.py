@@ -29,7 +29,7 @@ from deploy.web.site import (
     NO_CACHE,
     read_site,
 )
-from deploy.web.target import Target, config_json
+from deploy.web.target import Target, config_json, resolve_target
 from tests.deploy.terraform import ROOT
 from tests.integration.discovery.support import REGION
 from tests.support.moto import moto_server
@@ -200,14 +200,13 @@ def test_a_deploy_uploads_every_file_with_its_type_and_caching_then_invalidates(
     config = json.loads(site.s3.get_object(Bucket=site.bucket, Key="config.json")["Body"].read())
     assert config == {
         "apiBase": "/",
-        "auth": {
-            "authorizeEndpoint": f"{AUTH_DOMAIN}/oauth2/authorize",
-            "tokenEndpoint": f"{AUTH_DOMAIN}/oauth2/token",
-            "logoutEndpoint": f"{AUTH_DOMAIN}/logout",
+        "auth": {  # the app's contract (web/README.md)
+            "authorizeUrl": f"{AUTH_DOMAIN}/oauth2/authorize",
+            "tokenUrl": f"{AUTH_DOMAIN}/oauth2/token",
+            "logoutUrl": f"{AUTH_DOMAIN}/logout",
             "clientId": CLIENT_ID,
-            "scopes": ["openid", "shop/orders.read"],
-            "redirectUri": f"{URL}/callback",
-            "logoutUri": f"{URL}/",
+            "scope": "openid shop/orders.read",
+            "scopePrefix": "shop/",
         },
     }
     # Only the two names that change in place; never /*.
@@ -503,8 +502,8 @@ def test_settings_come_from_terraform_output(
     assert calls.read_text().split() == [f"-chdir={env_dir}", "output", "-json", "web"]
     config = json.loads(site.s3.get_object(Bucket=site.bucket, Key="config.json")["Body"].read())
     assert config["auth"]["clientId"] == CLIENT_ID
-    assert config["auth"]["scopes"] == ["openid", "email", "shop/orders.read", "shop/carts.write"]
-    assert config["auth"]["redirectUri"] == f"{URL}/callback"
+    assert config["auth"]["scope"] == "openid email shop/orders.read shop/carts.write"
+    assert config["auth"]["scopePrefix"] == "shop/"
 
 
 @pytest.mark.parametrize(
@@ -600,3 +599,24 @@ def test_the_command_itself(site: Site, dist: Path) -> None:
     )
     assert refused.returncode == 2
     assert "unknown environment" in refused.stderr
+
+
+def test_config_json_has_exactly_the_keys_the_app_reads() -> None:
+    # web/src/auth.ts declares what the app reads; the deploy writes the same names.
+    source = (ROOT / "web" / "src" / "auth.ts").read_text()
+    block = source.split("export interface AuthConfig {", 1)[1].split("}", 1)[0]
+    declared = {
+        line.split(":")[0].strip().rstrip("?") for line in block.splitlines() if ":" in line
+    }
+    target = resolve_target(
+        None,
+        bucket="shop-web-123",
+        distribution_id="E2QWRUHAPOMQZL",
+        region=REGION,
+        url=URL,
+        auth_domain=AUTH_DOMAIN,
+        client_id=CLIENT_ID,
+        scopes=["openid", "shop/orders.read"],
+    )
+    written = json.loads(config_json(target))["auth"]
+    assert set(written) == declared

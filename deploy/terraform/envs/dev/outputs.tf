@@ -113,6 +113,7 @@ output "web" {
       scopes             = concat(["openid", "email"], [for s in var.cognito_user_scopes : module.identity[0].token_scopes[s]])
       redirect_uri       = local.web_callback_urls[0]
       logout_uri         = local.web_logout_urls[0]
+      scope_prefix       = module.identity[0].scope_prefix
     } : null
   } : null
 }
