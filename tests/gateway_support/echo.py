@@ -1,7 +1,8 @@
 """Compile the test-only echo proto and serve it with an echoing grpc.aio servicer.
 
 The servicer answers every RPC with what it received (request, metadata,
-deadline). Metadata ``x-echo-fail: <code>`` makes it fail with that code, a
+deadline; an RPC whose response type is its request type answers with the
+request itself). Metadata ``x-echo-fail: <code>`` makes it fail with that code, a
 ``BadRequest`` and an ``ErrorInfo`` detail; ``x-echo-fail-after: <n>`` makes
 Watch fail after ``n`` messages; ``x-echo-delay-ms: <n>`` makes a unary call
 answer ``n`` ms late (an in-flight request to drain).
@@ -106,10 +107,15 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType, *, initial_metadata: bo
 
         return handler
 
+    async def mirror(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return request  # an RPC that answers with its own request type (UpdateShelf)
+
     methods = pb2.DESCRIPTOR.services_by_name["EchoService"].methods
     for method in methods:
-        if not method.server_streaming:
-            setattr(EchoServicer, method.name, unary(method.name))
+        if method.server_streaming:
+            continue
+        echoes = method.output_type.name == "EchoResponse"
+        setattr(EchoServicer, method.name, unary(method.name) if echoes else mirror)
     return EchoServicer()
 
 
