@@ -39,7 +39,7 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
         Path(p).parents[1] for p in google.api.__path__ if (Path(p) / "annotations.proto").exists()
     )
     well_known = Path(protoc.__file__).parent / "_proto"
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "gatewaytest").mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
@@ -49,6 +49,9 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
         f"--python_out={out}",
         f"--grpc_python_out={out}",
         "gatewaytest/v1/echo.proto",
+        # Comments for the OpenAPI document, as scripts/codegen.py writes them for shop.
+        "--include_source_info",
+        f"--descriptor_set_out={out / 'gatewaytest' / 'descriptors.binpb'}",
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on the echo proto")

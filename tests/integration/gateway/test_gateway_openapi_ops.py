@@ -35,9 +35,37 @@ async def test_openapi_schemas_follow_proto3_json(client: httpx.AsyncClient) -> 
     props = schemas["gatewaytest.v1.EchoRequest"]["properties"]
     assert props["i64"]["type"] == "string"
     assert props["color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_BLUE"]
-    assert props["ts"] == {"type": "string", "format": "date-time"}
+    assert (props["ts"]["type"], props["ts"]["format"]) == ("string", "date-time")
+    assert props["ts"]["description"] == "Timestamp"
     assert props["labels"]["additionalProperties"] == {"type": "string"}
     assert "timeRemaining" in schemas["gatewaytest.v1.EchoResponse"]["properties"]
+
+
+async def test_field_behaviour_and_comments_of_a_test_contract(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    shelf = spec["components"]["schemas"]["gatewaytest.v1.Shelf"]
+    assert (
+        shelf["description"]
+        == "A resource with one field of each kind a partial update must handle."
+    )
+    props = shelf["properties"]
+    assert props["updateTime"]["readOnly"] is True
+    assert props["secret"]["writeOnly"] is True
+    assert "Immutable" in props["location"]["description"]
+    assert "Identifier" in props["name"]["description"]
+    assert props["featured"]["$ref"] == "#/components/schemas/gatewaytest.v1.Book"
+    # UpdateShelf answers with its request: REQUIRED shows in that component.
+    assert spec["components"]["schemas"]["gatewaytest.v1.UpdateShelfRequest"]["required"] == [
+        "shelf"
+    ]
+    patch = spec["paths"]["/v1/shelves/{shelf_name}"]
+    assert "**Partial update.**" in patch["patch"]["description"]
+    assert "**Partial update.**" not in patch["put"]["description"]
+    assert patch["patch"]["summary"].startswith("A partial update")
+    tags = {t["name"]: t.get("description") for t in spec["tags"]}
+    assert (
+        tags["gatewaytest.v1.EchoService"] == "Echoes what it received; one RPC per HttpRule form."
+    )
 
 
 async def test_docs_page_is_self_contained_html(client: httpx.AsyncClient) -> None:

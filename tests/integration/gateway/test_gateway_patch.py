@@ -156,3 +156,11 @@ def test_which_bindings_fill_a_mask() -> None:
         if mask_field(b) is not None
     }
     assert filled == {("PATCH", "UpdateShelf")}
+
+
+async def test_input_only_fields_go_in_and_never_come_out(client: httpx.AsyncClient) -> None:
+    answer = await _patch(client, {"secret": "s3cret"})
+    assert _mask(answer) == {"secret"}
+    # The echo received it and sent it back; the gateway leaves it out of the answer.
+    assert "secret" not in answer["shelf"]
+    assert "location" in answer["shelf"]  # other unset fields are printed as usual
