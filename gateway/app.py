@@ -136,7 +136,7 @@ class Gateway:
         try:
             if path in self._ops.paths:
                 route = path
-                status = await self._ops.handle(method, path, send)
+                status = await self._ops.handle(method, path, send, scope["headers"])
                 code = "OK" if status < 400 else "UNAVAILABLE"
                 return
             info = read_headers(
