@@ -83,7 +83,8 @@ def mask_paths(message: Descriptor, body: dict[str, Any]) -> list[str]:
     """
     paths: list[str] = []
     _collect(message, body, "", paths)
-    return paths
+    # A field given by both its names ({"update_time": .., "updateTime": ..}) is one path.
+    return list(dict.fromkeys(paths))
 
 
 def _collect(message: Descriptor, body: dict[str, Any], prefix: str, paths: list[str]) -> None:

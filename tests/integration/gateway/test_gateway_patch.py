@@ -146,6 +146,7 @@ def test_mask_paths_follow_json_keys_without_a_server() -> None:
         "tags",
     ]
     assert mask_paths(resource, {"unknown": 1}) == []
+    assert mask_paths(resource, {"update_time": None, "updateTime": None}) == ["update_time"]
 
 
 @pytest.mark.usefixtures("echo_modules")

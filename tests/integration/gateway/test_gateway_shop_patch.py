@@ -130,6 +130,18 @@ async def test_an_explicit_mask_wins_over_the_body(shop: Storefront) -> None:
     assert (r.json()["displayName"], r.json()["description"]) == ("Mug", "Y")
 
 
+async def test_output_only_paths_in_an_explicit_mask_change_nothing(shop: Storefront) -> None:
+    before = (await shop.client.get("/v1/products/mug")).json()
+    r = await _patch(
+        shop,
+        {"displayName": "Renamed", "createTime": "2000-01-01T00:00:00Z"},
+        "?update_mask=createTime,name,displayName",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["displayName"] == "Renamed"
+    assert r.json()["createTime"] == before["createTime"]
+
+
 async def test_hostile_patches_are_400(shop: Storefront) -> None:
     for body, query in (
         ({"displayName": "x", "bogus": 1}, ""),  # unknown key
