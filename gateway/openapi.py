@@ -3,9 +3,11 @@
 Paths: each ``*`` of a template becomes a path parameter (a variable with one
 wildcard is named after its field, e.g. ``{name}`` in ``/v1/products/{name}``
 or ``{product_name}``; with several, ``{book_name_1}``, ``{book_name_2}``...), since OpenAPI path
-parameters cannot hold the literal parts of a resource name. Schemas follow
-the proto3 JSON mapping (int64 as string or integer, enums by name, WKTs in
-their JSON forms).
+parameters cannot hold the literal parts of a resource name. Schemas
+(:mod:`gateway.schemas`) follow the proto3 JSON mapping and the fields'
+behaviour. Summaries and descriptions are the contracts' comments
+(:mod:`gateway.sourceinfo`), plus what the gateway adds to a route (the
+partial PATCH of :mod:`gateway.patch`) and the RPC's full name.
 """
 
 from __future__ import annotations
@@ -132,15 +134,15 @@ def _path_comments(binding: Binding, schemas: Schemas) -> dict[str, str]:
 
 # What a partial PATCH does (gateway/patch.py), for the operations that have one.
 PARTIAL_UPDATE = (
-    "**Partial update.** Send only the fields to change. Without `update_mask` the "
-    "gateway makes the mask from the body's keys: a nested object names its fields "
-    "(`a.b`), while a list, a map, `null`, `{}` and a value such as a price or a "
-    'timestamp name the whole field (sent whole, replaced whole). `false`, `0` and `""` '
-    "are values too: a key present is a field changed. An `update_mask` in the query "
-    "wins (the FieldMask's JSON form: lowerCamelCase paths, comma-separated, e.g. "
-    "`displayName,price.amountMinor`); the body's other keys are then ignored. "
-    "Output-only fields in the body change nothing, so a resource read with GET can "
-    "be sent back changed. An empty body carries no mask: the service's default applies."
+    "**Partial update.** Send only the fields to change: without `update_mask`, the "
+    "gateway makes the mask from the body's keys. A nested object names its fields "
+    "(`a.b`); a list, a map, `null`, `{}` and a value type (a timestamp, an amount of "
+    'money) name the whole field, sent and replaced whole. `false`, `0` and `""` are '
+    "values too: a key present is a field to change. An `update_mask` in the query "
+    "wins (the FieldMask's JSON form: lowerCamelCase paths, comma-separated, such as "
+    "`a,b.c`). The service ignores output-only fields (AIP-203), so a resource read "
+    "with GET can be sent back changed. An empty body carries no mask: then the "
+    "service's rule for an empty mask applies."
 )
 
 
