@@ -38,6 +38,7 @@ from gateway.openapi import OAuthUrls, build_openapi
 from gateway.routes import Router
 from gateway.rules import bindings_for, import_generated, resolve_services
 from gateway.settings import Settings, SettingsError
+from gateway.sourceinfo import load_comments
 from gateway.streaming import stream_response
 from gateway.web import WebConfigError, WebRoot, web_config
 from mesh.access import check_services
@@ -140,7 +141,7 @@ class Gateway:
         try:
             if path in self._ops.paths:
                 route = path
-                status = await self._ops.handle(method, path, send)
+                status = await self._ops.handle(method, path, send, scope["headers"])
                 code = "OK" if status < 400 else "UNAVAILABLE"
                 return
             web = self.web
@@ -320,6 +321,7 @@ def create_app(
     metrics: Metrics | None = None,
     drain: Drain | None = None,
     generated_package: str | None = "shop",
+    comments: Mapping[str, str] | None = None,
 ) -> Gateway:
     """Build the gateway: the one place its parts are put together.
 
@@ -332,7 +334,8 @@ def create_app(
     nothing is traced. ``services`` maps mesh service names to proto service
     names; by default the grpc entries of services.yaml. ``generated_package``
     is imported so its descriptors are in the pool (None when the caller has
-    imported its own).
+    imported its own); the contracts' comments for the OpenAPI document come
+    from its descriptor set with source info, unless ``comments`` are given.
     """
     settings = settings or Settings()
     on_startup: list[Callable[[], Awaitable[None]]] = []
@@ -390,7 +393,9 @@ def create_app(
     if settings.oauth_token_url and settings.oauth_authorize_url:
         prefix = settings.jwt.scope_prefix if settings.jwt is not None else ""
         oauth = OAuthUrls(settings.oauth_authorize_url, settings.oauth_token_url, prefix)
-    openapi = build_openapi(bindings, descriptors, oauth=oauth)
+    if comments is None:
+        comments = load_comments(generated_package) if generated_package else {}
+    openapi = build_openapi(bindings, descriptors, oauth=oauth, comments=comments)
     log.info("gateway: %d routes for %s", len(router), ", ".join(sorted(services)))
     access_log = (
         AccessLog("gateway", replica=replica, logger="gateway.access")

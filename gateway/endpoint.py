@@ -6,6 +6,7 @@ from typing import Any
 
 import grpc
 
+from gateway.patch import transcoder_for
 from gateway.rules import Binding
 from gateway.templates import Template
 from gateway.transcode import Transcoder
@@ -42,7 +43,7 @@ class Endpoint:
         self.rpc = binding.rpc
         self.rule = rule_of(binding.method)
         self.grpc_path = f"/{binding.method.containing_service.full_name}/{binding.method.name}"
-        self.transcoder = Transcoder(binding)
+        self.transcoder: Transcoder = transcoder_for(binding)
         # The last channel seen, checked by identity first (the common case), then the
         # few before it by id (each entry holds its channel, so an id is never reused
         # while it is a key): a provider hands out a new channel when the endpoint set

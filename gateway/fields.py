@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -22,6 +23,7 @@ from google.protobuf.message import Message
 __all__ = [
     "FieldError",
     "FieldSetter",
+    "behaviours",
     "check_field_mask",
     "check_field_masks",
     "has_field_mask",
@@ -125,6 +127,11 @@ def _is_repeated(field: Any) -> bool:
     if flag is not None:
         return bool(flag)
     return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+
+
+def behaviours(field: Any) -> frozenset[int]:
+    """The field's ``google.api.field_behavior`` values (field_behavior_pb2 numbers)."""
+    return frozenset(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
 
 
 def _is_map(field: Any) -> bool:

@@ -3,9 +3,11 @@
 Paths: each ``*`` of a template becomes a path parameter (a variable with one
 wildcard is named after its field, e.g. ``{name}`` in ``/v1/products/{name}``
 or ``{product_name}``; with several, ``{book_name_1}``, ``{book_name_2}``...), since OpenAPI path
-parameters cannot hold the literal parts of a resource name. Schemas follow
-the proto3 JSON mapping (int64 as string or integer, enums by name, WKTs in
-their JSON forms).
+parameters cannot hold the literal parts of a resource name. Schemas
+(:mod:`gateway.schemas`) follow the proto3 JSON mapping and the fields'
+behaviour. Summaries and descriptions are the contracts' comments
+(:mod:`gateway.sourceinfo`), plus what the gateway adds to a route (the
+partial PATCH of :mod:`gateway.patch`) and the RPC's full name.
 """
 
 from __future__ import annotations
@@ -14,53 +16,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
+from google.api import field_behavior_pb2 as _B
+from google.protobuf.descriptor import Descriptor, ServiceDescriptor
 
-from gateway.fields import STRING_WKTS, WRAPPERS, _is_map, _is_repeated
+from gateway.fields import STRING_WKTS, WRAPPERS, _is_map, _is_repeated, behaviours
+from gateway.patch import MASK_FIELD, mask_field
 from gateway.rules import Binding
+from gateway.schemas import REF, WKT_SCHEMAS, Schemas
+from gateway.sourceinfo import Comments, first_sentence
 from gateway.templates import SegmentKind, Template
 from mesh.access import Rule, declared_scopes, rule_of
 
 __all__ = ["build_openapi", "openapi_path"]
 
 STATUS = "google.rpc.Status"
-_REF = "#/components/schemas/"
 _QUERY_DEPTH = 3
 _OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
-_INT32 = {
-    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
-    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
-    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
-}
-_INT64 = {
-    FieldDescriptor.TYPE_INT64: "^-?[0-9]{1,19}$",
-    FieldDescriptor.TYPE_SINT64: "^-?[0-9]{1,19}$",
-    FieldDescriptor.TYPE_SFIXED64: "^-?[0-9]{1,19}$",
-    FieldDescriptor.TYPE_UINT64: "^[0-9]{1,20}$",
-    FieldDescriptor.TYPE_FIXED64: "^[0-9]{1,20}$",
-}
-_WKT_SCHEMAS: dict[str, dict[str, Any]] = {
-    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
-    "google.protobuf.Duration": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,9})?s$"},
-    "google.protobuf.FieldMask": {"type": "string"},
-    "google.protobuf.Struct": {"type": "object"},
-    "google.protobuf.Value": {},
-    "google.protobuf.ListValue": {"type": "array"},
-    "google.protobuf.Empty": {"type": "object", "additionalProperties": False},
-    "google.protobuf.Any": {
-        "type": "object",
-        "properties": {"@type": {"type": "string"}},
-        "required": ["@type"],
-    },
-}
 
 
-def openapi_path(template: Template) -> tuple[str, list[tuple[str, str]]]:
-    """The OpenAPI path of a template and its parameters as (name, description)."""
+def openapi_path(template: Template) -> tuple[str, list[tuple[str, str, str]]]:
+    """The OpenAPI path of a template and its parameters as (name, description, variable)."""
     names: dict[int, str] = {}
-    params: list[tuple[str, str]] = []
+    params: list[tuple[str, str, str]] = []
     for variable in template.variables:
         end = variable.end if variable.end is not None else len(template.segments)
         wild = [
@@ -75,7 +52,7 @@ def openapi_path(template: Template) -> tuple[str, list[tuple[str, str]]]:
             base = "_".join(variable.field_path)
             name = base if len(wild) == 1 else f"{base}_{n}"
             names[index] = name
-            params.append((name, f"segment of `{variable.name}` (`{pattern}`)"))
+            params.append((name, f"Segment of `{variable.name}` (`{pattern}`).", variable.name))
     parts: list[str] = []
     for i, seg in enumerate(template.segments):
         if seg.kind is SegmentKind.LITERAL:
@@ -83,65 +60,14 @@ def openapi_path(template: Template) -> tuple[str, list[tuple[str, str]]]:
             continue
         if i not in names:
             names[i] = f"segment{i}"
-            params.append((names[i], "unbound path segment"))
+            params.append((names[i], "Unbound path segment.", ""))
         parts.append("{" + names[i] + "}")
     path = "/" + "/".join(parts)
     return (path + f":{template.verb}" if template.verb else path), params
 
 
-class _Schemas:
-    def __init__(self) -> None:
-        self.components: dict[str, Any] = {}
-
-    def message(self, message: Descriptor) -> dict[str, Any]:
-        name = message.full_name
-        if name in _WKT_SCHEMAS:
-            return dict(_WKT_SCHEMAS[name])
-        if name in WRAPPERS:
-            return self.field(message.fields_by_name["value"], ignore_repeated=True)
-        if name not in self.components:
-            self.components[name] = {}  # placeholder first: messages may recurse
-            self.components[name] = {
-                "type": "object",
-                "title": message.name,
-                "additionalProperties": False,
-                "properties": {f.json_name: self.field(f) for f in message.fields},
-            }
-        return {"$ref": _REF + name}
-
-    def field(self, field: FieldDescriptor, *, ignore_repeated: bool = False) -> dict[str, Any]:
-        if _is_map(field):
-            assert field.message_type is not None
-            value = field.message_type.fields_by_name["value"]
-            return {"type": "object", "additionalProperties": self.field(value)}
-        schema = self._single(field)
-        if _is_repeated(field) and not ignore_repeated:
-            return {"type": "array", "items": schema}
-        return schema
-
-    def _single(self, field: FieldDescriptor) -> dict[str, Any]:
-        kind = field.type
-        if field.message_type is not None:
-            return self.message(field.message_type)
-        if field.enum_type is not None:
-            return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
-        if kind == FieldDescriptor.TYPE_BOOL:
-            return {"type": "boolean"}
-        if kind == FieldDescriptor.TYPE_STRING:
-            return {"type": "string"}
-        if kind == FieldDescriptor.TYPE_BYTES:
-            return {"type": "string", "format": "byte", "contentEncoding": "base64"}
-        if kind in _INT32:
-            low, high = _INT32[kind]
-            return {"type": "integer", "format": "int32", "minimum": low, "maximum": high}
-        if kind in _INT64:
-            # proto3 JSON writes 64-bit integers as strings and reads either form.
-            return {"type": "string", "format": "int64", "pattern": _INT64[kind]}
-        return {"type": "number"}
-
-
 def _query_params(
-    schemas: _Schemas, message: Descriptor, bound: set[tuple[str, ...]], body: str
+    schemas: Schemas, message: Descriptor, bound: set[tuple[str, ...]], body: str
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
@@ -153,25 +79,83 @@ def _query_params(
             sub: Any = field.message_type
             leaf = sub is None or sub.full_name in STRING_WKTS or sub.full_name in WRAPPERS
             if leaf:
-                out.append(
-                    {
-                        "name": ".".join(path),
-                        "in": "query",
-                        "required": False,
-                        "schema": schemas.field(field),
-                        **({"explode": True} if _is_repeated(field) else {}),
-                    }
-                )
+                param: dict[str, Any] = {"name": ".".join(path), "in": "query", "required": False}
+                described = schemas.describe(field)
+                if described:
+                    param["description"] = described
+                param["schema"] = schemas.field(field)
+                example = schemas.example(field)
+                if example is not None:
+                    param["example"] = example
+                if _is_repeated(field):
+                    param["explode"] = True
+                out.append(param)
             elif (
                 not _is_repeated(field)
                 and sub.full_name not in seen
                 and len(path) < _QUERY_DEPTH
-                and sub.full_name not in _WKT_SCHEMAS
+                and sub.full_name not in WKT_SCHEMAS
             ):
                 visit(sub, path, (*seen, sub.full_name))
 
     visit(message, (), (message.full_name,))
     return out
+
+
+def _path_bound(bindings: Sequence[Binding]) -> dict[str, set[str]]:
+    """Message full name -> its fields that some path variable fills (the leaf of
+    ``a.b.c``; of bindings with a body): fields a body schema need not require."""
+    bound: dict[str, set[str]] = {}
+    for binding in bindings:
+        for variable in binding.template.variables:
+            message: Any = binding.method.input_type
+            *parents, leaf = variable.field_path
+            for name in parents:
+                field = message.fields_by_name.get(name) if message is not None else None
+                message = field.message_type if field is not None else None
+            if message is not None:
+                bound.setdefault(message.full_name, set()).add(leaf)
+    return bound
+
+
+def _path_comments(binding: Binding, schemas: Schemas) -> dict[str, str]:
+    """Variable name -> the comment of the field it fills."""
+    found: dict[str, str] = {}
+    for variable in binding.template.variables:
+        message: Any = binding.method.input_type
+        field: Any = None
+        for name in variable.field_path:
+            field = message.fields_by_name.get(name) if message is not None else None
+            message = field.message_type if field is not None else None
+        if field is not None:
+            found[variable.name] = first_sentence(schemas.comment(field.full_name))
+    return found
+
+
+# What a partial PATCH does (gateway/patch.py), for the operations that have one.
+PARTIAL_UPDATE = (
+    "**Partial update.** Send only the fields to change: without `update_mask`, the "
+    "gateway makes the mask from the body's keys. A nested object names its fields "
+    "(`a.b`); a list, a map, `null`, `{}` and a value type (a timestamp, an amount of "
+    'money) name the whole field, sent and replaced whole. `false`, `0` and `""` are '
+    "values too: a key present is a field to change. An `update_mask` in the query "
+    "wins (the FieldMask's JSON form: lowerCamelCase paths, comma-separated, such as "
+    "`a,b.c`). The service ignores output-only fields (AIP-203), so a resource read "
+    "with GET can be sent back changed. An empty body carries no mask: then the "
+    "service's rule for an empty mask applies."
+)
+
+
+def _describe_operation(binding: Binding, schemas: Schemas) -> tuple[str, str]:
+    """Summary and description: the RPC's comment, what the route adds, the RPC's name."""
+    method = binding.method
+    comment = schemas.comment(method.full_name)
+    parts = [comment]
+    if mask_field(binding) is not None:
+        parts.append(PARTIAL_UPDATE)
+    parts.append(f"gRPC: `{method.full_name}`")
+    summary = first_sentence(comment) or method.name
+    return summary, "\n\n".join(p for p in parts if p)
 
 
 def _status_schema() -> dict[str, Any]:
@@ -180,9 +164,18 @@ def _status_schema() -> dict[str, Any]:
         "title": "Status",
         "description": "google.rpc.Status: the body of every error response.",
         "properties": {
-            "code": {"type": "integer", "description": "gRPC status code"},
-            "message": {"type": "string"},
-            "details": {"type": "array", "items": _WKT_SCHEMAS["google.protobuf.Any"]},
+            "code": {
+                "type": "integer",
+                "description": "The gRPC status code (3 INVALID_ARGUMENT, 5 NOT_FOUND, ...).",
+            },
+            "message": {"type": "string", "description": "What went wrong, for a developer."},
+            "details": {
+                "type": "array",
+                "items": WKT_SCHEMAS["google.protobuf.Any"],
+                "description": "Typed details: `google.rpc.BadRequest` (field violations), "
+                "`google.rpc.ErrorInfo` (a machine-readable reason such as "
+                "`INSUFFICIENT_STOCK`), `google.rpc.RetryInfo`...",
+            },
         },
         "required": ["code", "message", "details"],
     }
@@ -195,14 +188,18 @@ def build_openapi(
     title: str = "Shop mesh REST API",
     version: str = "v1",
     oauth: OAuthUrls | None = None,
+    comments: Comments | None = None,
 ) -> dict[str, Any]:
-    """``oauth``: the issuer's endpoints, for an OAuth2 security scheme beside bearer."""
-    schemas = _Schemas()
+    """``oauth``: the issuer's endpoints, for an OAuth2 security scheme beside bearer.
+    ``comments``: the contracts' comments by full name (:mod:`gateway.sourceinfo`),
+    which become summaries and descriptions."""
+    comments = comments or {}
+    schemas = Schemas(comments, _path_bound([b for b in bindings if b.body]))
     scopes = declared_scopes(services.values())
     schemes = _security_schemes(scopes, oauth)
     error = {
         "description": "Error: a google.rpc.Status",
-        "content": {"application/json": {"schema": {"$ref": _REF + STATUS}}},
+        "content": {"application/json": {"schema": {"$ref": REF + STATUS}}},
     }
     paths: dict[str, dict[str, Any]] = {}
     counts: dict[str, int] = {}
@@ -210,6 +207,7 @@ def build_openapi(
         method = binding.method
         rule = rule_of(method)
         path, path_params = openapi_path(binding.template)
+        described = _path_comments(binding, schemas)
         base = f"{method.containing_service.name}_{method.name}"
         counts[base] = counts.get(base, 0) + 1
         op_id = base if counts[base] == 1 else f"{base}_{counts[base]}"
@@ -218,18 +216,27 @@ def build_openapi(
                 "name": n,
                 "in": "path",
                 "required": True,
-                "description": d,
+                "description": _join(described.get(v, ""), d),
                 "schema": {"type": "string", "pattern": "^[^/]+$"},
             }
-            for n, d in path_params
+            for n, d, v in path_params
         ]
         if binding.body != "*":
             bound = {v.field_path for v in binding.template.variables}
             # Proto names in bound paths; compare with field names.
             parameters += _query_params(schemas, method.input_type, bound, binding.body)
+        if mask_field(binding) is not None:
+            for param in parameters:
+                if param["name"] == MASK_FIELD:
+                    param["description"] = _join(
+                        param.get("description", ""),
+                        "Optional: without it the mask is made from the body's keys.",
+                    )
+        summary, description = _describe_operation(binding, schemas)
         operation: dict[str, Any] = {
             "operationId": op_id,
-            "summary": f"{method.full_name}",
+            "summary": summary,
+            "description": description,
             "tags": [method.containing_service.full_name],
             "parameters": parameters,
             "responses": {
@@ -242,12 +249,7 @@ def build_openapi(
             "security": _security(rule, oauth),
         }
         if binding.body:
-            field = method.input_type.fields_by_name[binding.body] if binding.body != "*" else None
-            schema = schemas.message(method.input_type) if field is None else schemas.field(field)
-            operation["requestBody"] = {
-                "required": False,
-                "content": {"application/json": {"schema": schema}},
-            }
+            operation["requestBody"] = _request_body(schemas, binding)
         item = paths.setdefault(path, {})
         if binding.http_method.lower() in _OPENAPI_METHODS:
             item[binding.http_method.lower()] = operation
@@ -256,20 +258,49 @@ def build_openapi(
             # go in an extension, as 3.2's additionalOperations will hold them.
             item.setdefault("x-additional-operations", {})[binding.http_method] = operation
     schemas.components[STATUS] = _status_schema()
+    tags = [
+        {"name": s.full_name, **({"description": d} if (d := schemas.comment(s.full_name)) else {})}
+        for s in services.values()
+    ]
     return {
         "openapi": "3.1.0",
         "info": {
             "title": title,
             "version": version,
-            "description": "Generated at run time from the google.api.http annotations of: "
-            + ", ".join(s.full_name for s in services.values()),
+            "description": "Generated at run time from the google.api.http annotations and "
+            "comments of: "
+            + ", ".join(s.full_name for s in services.values())
+            + ". Errors are `google.rpc.Status` JSON bodies (`code`, `message`, `details`) "
+            "with the HTTP status of the standard gRPC mapping.",
         },
+        "tags": tags,
         "paths": paths,
         "components": {
             "schemas": dict(sorted(schemas.components.items())),
             "securitySchemes": schemes,
         },
     }
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p.strip())
+
+
+def _request_body(schemas: Schemas, binding: Binding) -> dict[str, Any]:
+    request = binding.method.input_type
+    if binding.body == "*":
+        return {
+            "required": False,  # an absent body is an empty message
+            "content": {"application/json": {"schema": schemas.message(request)}},
+        }
+    field = request.fields_by_name[binding.body]
+    body: dict[str, Any] = {}
+    described = schemas.comment(field.full_name)
+    if described:
+        body["description"] = described
+    body["required"] = _B.REQUIRED in behaviours(field)
+    body["content"] = {"application/json": {"schema": schemas.field(field)}}
+    return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,7 +347,7 @@ def _security(rule: Rule, oauth: OAuthUrls | None) -> list[dict[str, list[str]]]
     return [{}, *requirement] if rule.allow_anonymous else requirement
 
 
-def _success(schemas: _Schemas, binding: Binding) -> dict[str, Any]:
+def _success(schemas: Schemas, binding: Binding) -> dict[str, Any]:
     output = binding.method.output_type
     if binding.response_body:
         schema = schemas.field(output.fields_by_name[binding.response_body])
@@ -325,7 +356,7 @@ def _success(schemas: _Schemas, binding: Binding) -> dict[str, Any]:
     if binding.method.server_streaming:
         line = {
             "type": "object",
-            "properties": {"result": schema, "error": {"$ref": _REF + STATUS}},
+            "properties": {"result": schema, "error": {"$ref": REF + STATUS}},
         }
         return {
             "description": "A stream: one JSON object per line (NDJSON), or SSE events "

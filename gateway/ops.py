@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2
 
 from gateway.asgi import Send, respond
-from gateway.docs import render_docs
+from gateway.docs import Asset, docs_assets, docs_page, page_headers
 from gateway.errors import GatewayError
 
 if TYPE_CHECKING:
@@ -20,24 +21,41 @@ if TYPE_CHECKING:
 __all__ = ["OpsEndpoints"]
 
 _CHECK = "/grpc.health.v1.Health/Check"
+_HTML = b"text/html; charset=utf-8"
+_GZIP = re.compile(rb"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(?!0(?:\.0*)?\s*(?:,|$))[0-9.]+\s*)?(?:,|$)")
 READY_TIMEOUT = 1.0
 
 
 # The API's own description: public, like the reads it describes (API Gateway
-# routes these past its authorizer too).
-DOCUMENT_PATHS = ("/openapi.json", "/docs")
+# routes these past its authorizer too). Route keys: `{asset}` is one segment,
+# the docs page's files (gateway/docs.py).
+DOCUMENT_PATHS = ("/openapi.json", "/docs", "/docs/{asset}")
+DOCS_PREFIX = "/docs/"
 
 
 class OpsEndpoints:
-    paths = frozenset({"/healthz", "/readyz", *DOCUMENT_PATHS})
-
     def __init__(self, gateway: Gateway, drain: Drain) -> None:
         self._gateway = gateway
         self._drain = drain
         self._openapi = json.dumps(gateway.openapi, separators=(",", ":")).encode()
-        self._docs = render_docs(gateway.openapi).encode()
+        self._assets = docs_assets()
+        self._docs = docs_page(gateway.openapi["info"]["title"], self._assets)
+        oauth = gateway.settings.oauth_token_url
+        self._page_headers = page_headers((oauth,) if oauth else ())
+        # Exact paths only: the router's hot path pays one set lookup, as before.
+        self.paths = frozenset(
+            {
+                "/healthz",
+                "/readyz",
+                "/openapi.json",
+                "/docs",
+                *(DOCS_PREFIX + name for name in self._assets.by_name),
+            }
+        )
 
-    async def handle(self, method: str, path: str, send: Send) -> int:
+    async def handle(
+        self, method: str, path: str, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> int:
         if method not in ("GET", "HEAD"):
             raise GatewayError(
                 f"method {method} not allowed on {path} (allowed: GET)",
@@ -51,9 +69,26 @@ class OpsEndpoints:
         if path == "/readyz":
             return await self._ready(send)
         if path == "/openapi.json":
-            await respond(send, 200, self._openapi, [])
+            await respond(send, 200, self._openapi, [(b"cache-control", b"no-cache")])
             return 200
-        await respond(send, 200, self._docs, [], b"text/html; charset=utf-8")
+        if path == "/docs":
+            await respond(send, 200, self._docs, list(self._page_headers), _HTML)
+            return 200
+        return await self._asset(self._assets.by_name[path[len(DOCS_PREFIX) :]], headers, send)
+
+    async def _asset(self, asset: Asset, headers: list[tuple[bytes, bytes]], send: Send) -> int:
+        out = [(b"cache-control", asset.cache_control), (b"x-content-type-options", b"nosniff")]
+        if asset.content_type == _HTML:  # oauth2-redirect.html: a page, so its policy too
+            out = [h for h in self._page_headers if h[0] != b"cache-control"] + out
+        body = asset.body
+        if asset.compressible:
+            out.append((b"vary", b"accept-encoding"))
+            if _takes_gzip(headers):
+                # The first time, off the event loop: the bundle takes a few hundred ms.
+                ready = asset.gzipped()
+                body = ready if ready is not None else await asyncio.to_thread(asset.compress)
+                out.append((b"content-encoding", b"gzip"))
+        await respond(send, 200, body, out, asset.content_type)
         return 200
 
     async def _ready(self, send: Send) -> int:
@@ -85,3 +120,11 @@ class OpsEndpoints:
         except LookupError:
             return "UNKNOWN_SERVICE"
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+
+def _takes_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether Accept-Encoding allows gzip (and does not refuse it with q=0)."""
+    return any(
+        name == b"accept-encoding" and _GZIP.search(value.lower()) is not None
+        for name, value in headers
+    )

@@ -7,7 +7,9 @@ once per type (one statement per field): no descriptor walk per message, and
 (Timestamp, Duration, Struct, Any, wrappers, ...) are left to json_format,
 field by field; so is a closed enum holding an unknown number (json_format
 raises for it). Keys come in field declaration order, not json_format's
-set-fields-first order; JSON objects are unordered.
+set-fields-first order; JSON objects are unordered. INPUT_ONLY fields
+(``google.api.field_behavior``) are left out: printing every field would
+otherwise show them with their default values, and they are never output.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from google.api import field_behavior_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.internal.type_checkers import ToShortestFloat
 from google.protobuf.message import Message
 
-from gateway.fields import _is_map, _is_repeated
+from gateway.fields import _is_map, _is_repeated, behaviours
 
 __all__ = ["dumps", "printer"]
 
@@ -65,12 +68,16 @@ def printer(descriptor: Any) -> Printer:
         _CACHE[descriptor.full_name] = _json_format
         return _json_format
     render: Printer | None = None
+    hidden = _input_only(descriptor)
 
     def safe(message: Message) -> Any:
         try:
             return render(message)  # type: ignore[misc]  # set below, before any call
         except _Fallback:
-            return _json_format(message)
+            out = _json_format(message)
+            for key in hidden:
+                out.pop(key, None)
+            return out
 
     # Registered before the fields are planned, so recursive types find themselves.
     _CACHE[descriptor.full_name] = safe
@@ -88,7 +95,10 @@ def _compile(descriptor: Any) -> Printer:
     """
     names: dict[str, Any] = {}
     lines = ["def render(m):", "    o = {}"]
+    hidden = _input_only(descriptor)
     for index, field in enumerate(descriptor.fields):
+        if field.json_name in hidden:
+            continue
         attr = _attribute(field.name)
         key = repr(field.json_name)
         if _is_map(field):
@@ -113,6 +123,13 @@ def _compile(descriptor: Any) -> Printer:
     exec(compile("\n".join(lines), f"<render {descriptor.full_name}>", "exec"), names)  # noqa: S102
     compiled: Printer = names["render"]
     return compiled
+
+
+def _input_only(descriptor: Any) -> frozenset[str]:
+    """JSON names of the fields marked INPUT_ONLY."""
+    return frozenset(
+        f.json_name for f in descriptor.fields if field_behavior_pb2.INPUT_ONLY in behaviours(f)
+    )
 
 
 def _attribute(name: str) -> str:

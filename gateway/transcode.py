@@ -105,9 +105,10 @@ class Transcoder:
                 raise GatewayError(str(exc), violations=[(variable.name, str(exc))]) from None
         return request
 
-    def _parse_body(self, request: Message, body: bytes) -> None:
+    def _parse_body(self, request: Message, body: bytes) -> Any:
+        """Parse ``body`` into ``request``; the decoded JSON (None for no body)."""
         if not body.strip():
-            return  # an absent body is an empty message, as grpc-gateway treats it
+            return None  # an absent body is an empty message, as grpc-gateway treats it
         where = "body" if self.body == "*" else self.body
         try:
             value = decode_json(body)
@@ -134,6 +135,7 @@ class Transcoder:
             raise GatewayError(
                 f"invalid request body: {message}", violations=[(where, message)]
             ) from None
+        return value
 
     def _apply_query(self, request: Message, query: str) -> None:
         for pair in query.split("&"):

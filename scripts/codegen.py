@@ -16,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTO_ROOT = ROOT / "protos"
+# A FileDescriptorSet of every proto with source info, beside the stubs.
+SOURCE_INFO = "descriptors.binpb"
 
 
 def googleapis_include() -> Path:
@@ -48,7 +50,7 @@ def generate(out: Path) -> None:
 
     if out.exists():
         shutil.rmtree(out)
-    out.mkdir(parents=True)
+    (out / "shop").mkdir(parents=True)
     files = [str(p) for p in proto_files()]
     args = [
         "grpc_tools.protoc",
@@ -64,6 +66,10 @@ def generate(out: Path) -> None:
         # Reflection serves these descriptors; the gateway reads the
         # google.api.http options from them too.
         *files,
+        # The same descriptors with their comments (the _pb2 modules drop them):
+        # the gateway's OpenAPI descriptions come from here. Packaged with `shop`.
+        "--include_source_info",
+        f"--descriptor_set_out={out / 'shop' / SOURCE_INFO}",
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from grpc import aio
@@ -10,7 +11,7 @@ from grpc import aio
 from mesh.errors import FieldViolation, InvalidArgument, NotFound
 from mesh.paging import PageTokens, page_size
 from mesh.timeutil import to_timestamp
-from mesh.validation import SKU_PATTERN, Violations, parse_name
+from mesh.validation import SKU_PATTERN, Violations, parse_name, shorten
 from services.catalog.port import CatalogStore, ProductRecord
 from shop.catalog.v1 import catalog_pb2 as pb
 from shop.catalog.v1 import catalog_pb2_grpc as pb_grpc
@@ -25,6 +26,10 @@ MAX_AMOUNT = 10**12
 # Enough for the largest order (100 lines) and a page of a cart, small enough for one query.
 MAX_BATCH = 1000
 MUTABLE_FIELDS = ("display_name", "description", "price", "active")
+# What an update mask may name: the mutable fields and the parts of a price.
+UPDATABLE = frozenset({*MUTABLE_FIELDS, "price.currency_code", "price.amount_minor"})
+# Output only (AIP-203): named in a mask, they change nothing and are no error.
+IGNORED = frozenset({"name", "create_time", "update_time"})
 
 
 def product_message(record: ProductRecord) -> pb.Product:
@@ -40,7 +45,9 @@ def product_message(record: ProductRecord) -> pb.Product:
     )
 
 
-def _check_fields(product: pb.Product, fields: tuple[str, ...], v: Violations) -> None:
+def _check_fields(product: pb.Product, fields: Iterable[str], v: Violations) -> None:
+    """Validate only ``fields`` (mask paths: ``price`` or one of its parts)."""
+    fields = frozenset(fields)
     if "display_name" in fields:
         v.require(
             len(product.display_name.strip()) > 0 and len(product.display_name) <= MAX_DISPLAY_NAME,
@@ -53,20 +60,37 @@ def _check_fields(product: pb.Product, fields: tuple[str, ...], v: Violations) -
             "product.description",
             f"must be at most {MAX_DESCRIPTION} characters",
         )
-    if "price" in fields:
-        if not product.HasField("price"):
-            v.add("product.price", "is required")
-        else:
-            v.require(
-                bool(CURRENCY.match(product.price.currency_code)),
-                "product.price.currency_code",
-                "must be an ISO 4217 code such as EUR",
-            )
-            v.require(
-                0 <= product.price.amount_minor <= MAX_AMOUNT,
-                "product.price.amount_minor",
-                f"must be in 0..{MAX_AMOUNT}",
-            )
+    if "price" in fields and not product.HasField("price"):
+        v.add("product.price", "is required")
+        return
+    if fields & {"price", "price.currency_code"}:
+        v.require(
+            bool(CURRENCY.match(product.price.currency_code)),
+            "product.price.currency_code",
+            "must be an ISO 4217 code such as EUR",
+        )
+    if fields & {"price", "price.amount_minor"}:
+        v.require(
+            0 <= product.price.amount_minor <= MAX_AMOUNT,
+            "product.price.amount_minor",
+            f"must be in 0..{MAX_AMOUNT}",
+        )
+
+
+def _changes(product: pb.Product, paths: frozenset[str]) -> dict[str, Any]:
+    """The store's columns that ``paths`` (checked mask paths) change, with their values."""
+    changes: dict[str, Any] = {}
+    if "display_name" in paths:
+        changes["display_name"] = product.display_name
+    if "description" in paths:
+        changes["description"] = product.description
+    if paths & {"price", "price.currency_code"}:
+        changes["currency_code"] = product.price.currency_code
+    if paths & {"price", "price.amount_minor"}:
+        changes["amount_minor"] = product.price.amount_minor
+    if "active" in paths:
+        changes["active"] = product.active
+    return changes
 
 
 class CatalogServicer(pb_grpc.CatalogServiceServicer):
@@ -157,31 +181,29 @@ class CatalogServicer(pb_grpc.CatalogServiceServicer):
                 "product is required", violations=[FieldViolation("product", "is required")]
             )
         sku = parse_name(request.product.name, "products", SKU_PATTERN, field="product.name")
-        paths = tuple(request.update_mask.paths) or MUTABLE_FIELDS
+        given = tuple(request.update_mask.paths)
         v = Violations()
-        for path in paths:
+        for path in given:
             v.require(
-                path in MUTABLE_FIELDS or path.startswith("price."),
+                path in UPDATABLE or path in IGNORED or path == "sku",
                 "update_mask",
-                f"{path!r} cannot be updated (allowed: {', '.join(MUTABLE_FIELDS)})",
+                f"{shorten(path)!r} is not a field of Product that can be named "
+                f"(updatable: {', '.join(MUTABLE_FIELDS)})",
             )
         v.check("invalid update_mask")
-        fields = tuple(p.split(".")[0] for p in paths)
-        _check_fields(request.product, fields, v)
-        if request.product.sku and request.product.sku != sku:
+        # AIP-203: output-only fields named in a mask are ignored, an immutable one
+        # only has to keep its value.
+        paths = (
+            frozenset(p for p in given if p in UPDATABLE) if given else frozenset(MUTABLE_FIELDS)
+        )
+        _check_fields(request.product, paths, v)
+        if (request.product.sku or "sku" in given) and request.product.sku != sku:
             v.add("product.sku", "is immutable and must match the name")
         v.check("invalid product")
-        product = request.product
-        changes: dict[str, Any] = {}
-        if "display_name" in fields:
-            changes["display_name"] = product.display_name
-        if "description" in fields:
-            changes["description"] = product.description
-        if "price" in fields:
-            changes["currency_code"] = product.price.currency_code
-            changes["amount_minor"] = product.price.amount_minor
-        if "active" in fields:
-            changes["active"] = product.active
+        changes = _changes(request.product, paths)
+        if not changes:
+            # Nothing to change (the mask named only ignored fields): no write, no new update_time.
+            return pb.UpdateProductResponse(product=product_message(await self.store.get(sku)))
         record = await self.store.update(sku, changes)
         return pb.UpdateProductResponse(product=product_message(record))
 

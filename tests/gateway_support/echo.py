@@ -1,7 +1,8 @@
 """Compile the test-only echo proto and serve it with an echoing grpc.aio servicer.
 
 The servicer answers every RPC with what it received (request, metadata,
-deadline). Metadata ``x-echo-fail: <code>`` makes it fail with that code, a
+deadline; an RPC whose response type is its request type answers with the
+request itself). Metadata ``x-echo-fail: <code>`` makes it fail with that code, a
 ``BadRequest`` and an ``ErrorInfo`` detail; ``x-echo-fail-after: <n>`` makes
 Watch fail after ``n`` messages; ``x-echo-delay-ms: <n>`` makes a unary call
 answer ``n`` ms late (an in-flight request to drain).
@@ -38,7 +39,7 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
         Path(p).parents[1] for p in google.api.__path__ if (Path(p) / "annotations.proto").exists()
     )
     well_known = Path(protoc.__file__).parent / "_proto"
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "gatewaytest").mkdir(parents=True, exist_ok=True)
     args = [
         "protoc",
         f"-I{PROTO_ROOT}",
@@ -48,6 +49,9 @@ def compile_echo(out: Path) -> tuple[ModuleType, ModuleType]:
         f"--python_out={out}",
         f"--grpc_python_out={out}",
         "gatewaytest/v1/echo.proto",
+        # Comments for the OpenAPI document, as scripts/codegen.py writes them for shop.
+        "--include_source_info",
+        f"--descriptor_set_out={out / 'gatewaytest' / 'descriptors.binpb'}",
     ]
     if protoc.main(args) != 0:
         raise RuntimeError("protoc failed on the echo proto")
@@ -106,10 +110,15 @@ def make_servicer(pb2: ModuleType, pb2_grpc: ModuleType, *, initial_metadata: bo
 
         return handler
 
+    async def mirror(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        return request  # an RPC that answers with its own request type (UpdateShelf)
+
     methods = pb2.DESCRIPTOR.services_by_name["EchoService"].methods
     for method in methods:
-        if not method.server_streaming:
-            setattr(EchoServicer, method.name, unary(method.name))
+        if method.server_streaming:
+            continue
+        echoes = method.output_type.name == "EchoResponse"
+        setattr(EchoServicer, method.name, unary(method.name) if echoes else mirror)
     return EchoServicer()
 
 

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from gateway import Gateway, LocalChannelProvider, Settings, create_app
+from gateway.sourceinfo import load_comments
 from tests.gateway_support.echo import SERVICE, compile_echo, start_echo_server
 
 ECHO = {"echo": SERVICE}
@@ -36,7 +37,13 @@ async def provider(echo_port: int) -> AsyncIterator[LocalChannelProvider]:
 def make_app(provider: LocalChannelProvider) -> Callable[..., Gateway]:
     def make(**overrides: Any) -> Gateway:
         settings = Settings(access_log=False, **overrides)
-        return create_app(provider, services=ECHO, settings=settings, generated_package=None)
+        return create_app(
+            provider,
+            services=ECHO,
+            settings=settings,
+            generated_package=None,
+            comments=load_comments("gatewaytest"),
+        )
 
     return make
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway import Gateway, LocalChannelProvider, Settings, create_app
 from gateway.auth import AuthError, JwksCache, JwtSettings, Verifier
+from gateway.docs import docs_assets
 from mesh.issuer import LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer, serve_jwks
 from mesh.jwks_server import JwksServer, start_jwks_server
 from tests.gateway_support.echo import SERVICE
@@ -403,3 +404,16 @@ async def test_a_burst_gets_429_with_retry_after_and_other_clients_are_unaffecte
     assert limited.json()["code"] == 8  # RESOURCE_EXHAUSTED
     assert 1 <= int(limited.headers["retry-after"]) <= 2
     assert other.status_code == 200 and anonymous.status_code == 200
+
+
+async def test_the_api_description_stays_anonymous_while_the_guard_holds(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/openapi.json", "/docs", "/docs/" + docs_assets().bundle):
+        r = await client.get(path)
+        assert r.status_code == 200, path
+        assert "www-authenticate" not in r.headers
+    # The same gateway still wants a token where the contract says so.
+    r = await client.post("/v1/protected", json={})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer")

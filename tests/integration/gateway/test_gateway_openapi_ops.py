@@ -1,4 +1,4 @@
-"""/openapi.json is valid OpenAPI 3.1; /docs, /healthz, /readyz."""
+"""/openapi.json is valid OpenAPI 3.1; /healthz, /readyz (/docs: test_gateway_docs.py)."""
 
 from __future__ import annotations
 
@@ -35,18 +35,37 @@ async def test_openapi_schemas_follow_proto3_json(client: httpx.AsyncClient) -> 
     props = schemas["gatewaytest.v1.EchoRequest"]["properties"]
     assert props["i64"]["type"] == "string"
     assert props["color"]["enum"] == ["COLOR_UNSPECIFIED", "COLOR_RED", "COLOR_BLUE"]
-    assert props["ts"] == {"type": "string", "format": "date-time"}
+    assert (props["ts"]["type"], props["ts"]["format"]) == ("string", "date-time")
+    assert props["ts"]["description"] == "Timestamp"
     assert props["labels"]["additionalProperties"] == {"type": "string"}
     assert "timeRemaining" in schemas["gatewaytest.v1.EchoResponse"]["properties"]
 
 
-async def test_docs_page_is_self_contained_html(client: httpx.AsyncClient) -> None:
-    r = await client.get("/docs")
-    assert r.headers["content-type"].startswith("text/html")
-    assert "/v1/things/{name}:cancel" in r.text
-    assert "http://" not in r.text
-    assert "https://" not in r.text
-    assert "<script" not in r.text
+async def test_field_behaviour_and_comments_of_a_test_contract(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    shelf = spec["components"]["schemas"]["gatewaytest.v1.Shelf"]
+    assert (
+        shelf["description"]
+        == "A resource with one field of each kind a partial update must handle."
+    )
+    props = shelf["properties"]
+    assert props["updateTime"]["readOnly"] is True
+    assert props["secret"]["writeOnly"] is True
+    assert "Immutable" in props["location"]["description"]
+    assert "Identifier" in props["name"]["description"]
+    assert props["featured"]["$ref"] == "#/components/schemas/gatewaytest.v1.Book"
+    # UpdateShelf answers with its request: REQUIRED shows in that component.
+    assert spec["components"]["schemas"]["gatewaytest.v1.UpdateShelfRequest"]["required"] == [
+        "shelf"
+    ]
+    patch = spec["paths"]["/v1/shelves/{shelf_name}"]
+    assert "**Partial update.**" in patch["patch"]["description"]
+    assert "**Partial update.**" not in patch["put"]["description"]
+    assert patch["patch"]["summary"].startswith("A partial update")
+    tags = {t["name"]: t.get("description") for t in spec["tags"]}
+    assert (
+        tags["gatewaytest.v1.EchoService"] == "Echoes what it received; one RPC per HttpRule form."
+    )
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:

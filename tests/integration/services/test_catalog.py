@@ -208,17 +208,62 @@ async def test_update_with_mask(mesh: Shop) -> None:
     assert (priced.price.currency_code, priced.price.amount_minor) == ("USD", 5)
 
 
+async def test_update_honours_the_mask_and_only_it(mesh: Shop) -> None:
+    created = (
+        await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
+    ).product
+    stub = mesh.catalog_stub
+
+    async def update(change: pb.Product, *paths: str) -> pb.Product:
+        request = pb.UpdateProductRequest(product=change, update_mask=FieldMask(paths=paths))
+        return (await stub.UpdateProduct(request)).product
+
+    # Only the masked part of a price changes, and only it is validated.
+    amount = await update(
+        pb.Product(name="products/mug", price=Money(amount_minor=900)), "price.amount_minor"
+    )
+    assert (amount.price.currency_code, amount.price.amount_minor) == ("EUR", 900)
+    currency = await update(
+        pb.Product(name="products/mug", price=Money(currency_code="USD")), "price.currency_code"
+    )
+    assert (currency.price.currency_code, currency.price.amount_minor) == ("USD", 900)
+    # active=false is a value worth sending: the mask says so.
+    assert not (await update(pb.Product(name="products/mug"), "active")).active
+    # Output-only fields in a mask change nothing and are no error (AIP-203); the
+    # immutable sku may be named with its own value. Nothing to write: no new update_time.
+    before = (await stub.GetProduct(pb.GetProductRequest(name="products/mug"))).product
+    same = await update(
+        pb.Product(name="products/mug", sku="mug", display_name="ignored"),
+        "name",
+        "create_time",
+        "update_time",
+        "sku",
+    )
+    assert same == before
+    assert same.display_name == created.display_name
+
+
 async def test_update_errors(mesh: Shop) -> None:
     await mesh.catalog_stub.CreateProduct(pb.CreateProductRequest(product=product()))
     stub = mesh.catalog_stub
     await invalid(stub.UpdateProduct(pb.UpdateProductRequest()), "product")
+    for bad in ("bogus", "price.bogus", "display_name.x", ""):
+        await invalid(
+            stub.UpdateProduct(
+                pb.UpdateProductRequest(
+                    product=pb.Product(name="products/mug"), update_mask=FieldMask(paths=[bad])
+                )
+            ),
+            "update_mask",
+        )
+    # sku is immutable: naming it is fine only with the value it has.
     await invalid(
         stub.UpdateProduct(
             pb.UpdateProductRequest(
                 product=pb.Product(name="products/mug"), update_mask=FieldMask(paths=["sku"])
             )
         ),
-        "update_mask",
+        "product.sku",
     )
     await invalid(
         stub.UpdateProduct(
