@@ -41,6 +41,7 @@ EXPECTED_MODULES = {
     "cache",
     "observability",
     "table",
+    "workflow",
 }
 
 
