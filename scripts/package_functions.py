@@ -5,8 +5,11 @@ Lambda's handler is ``functions.<name>.handler``). It holds the ``functions``
 and ``mesh`` packages, the generated ``shop`` stubs, services.yaml, and the
 project's dependencies as Linux wheels for the Lambda runtime (python3.12,
 x86_64), installed with pip's ``--platform`` so no compiler or container is
-needed. boto3 is left out: the Lambda runtime ships it, and botocore alone
-would take a third of Lambda's 250 MB unzipped limit.
+needed. Left out: boto3, which the Lambda runtime ships (botocore alone would
+take a third of Lambda's 250 MB unzipped limit), and what only the services
+and the REST gateway import (their stores, the ASGI server); the package test
+imports every function from the unzipped package to prove nothing it needs
+went missing.
 
 The zip is reproducible: the same sources and wheels give the same bytes
 (entries sorted, one fixed timestamp and mode, no bytecode, no console
@@ -36,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from mesh.topology import TopologyError, load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 ZIP_NAME = "functions.zip"
@@ -44,8 +47,21 @@ ZIP_NAME = "functions.zip"
 # built for manylinux 2.28 and 2014 (2.17) both load there.
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
 LAMBDA_PYTHON = "3.12"
-# In the Lambda runtime already (see the module docstring).
+# Not packaged (see the module docstring): in the Lambda runtime already, or
+# imported only by the services' stores and the REST gateway.
 PROVIDED_BY_RUNTIME = {"boto3"}
+SERVER_ONLY = {
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "redis",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "orjson",
+    "pyjwt",
+}
 # The oldest timestamp a zip entry can carry: every entry gets it.
 EPOCH = (1980, 1, 1, 0, 0, 0)
 # Lambda's limits: 50 MB for a zip uploaded directly, 250 MB unzipped.
@@ -53,7 +69,6 @@ MAX_ZIPPED = 50 * 1024 * 1024
 MAX_UNZIPPED = 250 * 1024 * 1024
 _SKIP_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,28}$")
 
 
 class PackageError(Exception):
@@ -72,21 +87,13 @@ def function_names(root: Path) -> list[str]:
     """The names in services.yaml's ``functions`` map, checked against functions/."""
     services = root / "services.yaml"
     try:
-        raw = yaml.safe_load(services.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PackageError(f"{services}: not found") from None
-    except yaml.YAMLError as exc:
-        raise PackageError(f"{services}: not valid YAML: {exc}") from None
-    functions = raw.get("functions") if isinstance(raw, dict) else None
-    if not isinstance(functions, dict) or not functions:
+        topology = load_topology(services)
+    except TopologyError as exc:
+        raise PackageError(str(exc)) from None
+    if not topology.functions:
         raise PackageError(f"{services}: no functions map: nothing to package")
-    names = sorted(str(name) for name in functions)
+    names = sorted(topology.functions)
     for name in names:
-        if not _NAME.match(name):
-            raise PackageError(
-                f"{services}: function {name!r} is not a valid name "
-                "(lower case, digits, underscores, at most 29 characters)"
-            )
         module = root / "functions" / f"{name}.py"
         if not module.is_file():
             raise PackageError(f"{services}: function {name!r} has no handler module {module}")
@@ -103,20 +110,30 @@ def function_names(root: Path) -> list[str]:
 
 
 def _defines_handler(module: Path) -> bool:
+    """A top-level ``handler``: a function, or a name bound to one (``handler = wrap(step)``)."""
     tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
-    return any(
-        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "handler"
-        for node in tree.body
-    )
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "handler":
+            return True
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == "handler" for t in targets):
+            return True
+    return False
 
 
 def requirements(root: Path) -> list[str]:
-    """The project's runtime dependencies, minus what the Lambda runtime provides."""
+    """The project's runtime dependencies the functions need (all but the left-out ones)."""
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     kept = []
     for requirement in project["dependencies"]:
         name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
-        if name.lower() not in PROVIDED_BY_RUNTIME:
+        if name.lower() not in PROVIDED_BY_RUNTIME | SERVER_ONLY:
             kept.append(requirement)
     return kept
 
@@ -248,6 +265,7 @@ def check_size(path: Path) -> tuple[int, int]:
 
 def build(root: Path, out: Path, python_version: str, cache: Path) -> Path:
     names = function_names(root)
+    entries(root, None)  # our packages are all there before pip runs
     deps = dependencies(root, cache, python_version)
     destination = out / ZIP_NAME
     write_zip(entries(root, deps), destination)

@@ -350,6 +350,13 @@ def test_the_processes_accept_the_rendered_environment(topology: Topology) -> No
             assert settings.database_url.startswith("postgresql+asyncpg://mesh_admin:")
             assert settings.database_url.endswith(f":5432/{name}")
             assert settings.db_password_secret == SECRET_VALUES["MESH_DB_PASSWORD_SECRET"]
+        if name == load_module(ENV).locals["workflow_starter"]:
+            # orders runs the fulfilment workflow on the state machine Terraform made.
+            assert settings.workflow.kind == "stepfunctions"
+            assert settings.workflow.state_machine_arn == STATE_MACHINE_ARN
+            assert settings.workflow.endpoint is None  # the AWS API, not an emulator
+        else:
+            assert settings.workflow.kind == "off"
         local = load_settings(name, _local(spec, Path("/nonexistent-data")), topology)
         assert (settings.shutdown_grace, settings.call_timeout, settings.log_level) == (
             local.shutdown_grace,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from mesh.topology import FunctionSpec, Topology, load_topology
 from tests.deploy.terraform import ENV, MODULES, ROOT, Module, expr, load_module
 
 SERVICES_YAML = ROOT / "services.yaml"
@@ -41,16 +42,14 @@ def workflow() -> Module:
 
 
 @pytest.fixture(scope="module")
-def raw_topology() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(SERVICES_YAML.read_text(encoding="utf-8"))
-    return loaded
+def topology() -> Topology:
+    return load_topology(SERVICES_YAML)
 
 
 @pytest.fixture(scope="module")
-def functions(raw_topology: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = raw_topology.get("functions") or {}
-    assert found, "services.yaml has no functions map"
-    return found
+def functions(topology: Topology) -> dict[str, FunctionSpec]:
+    assert topology.functions, "services.yaml has no functions map"
+    return topology.functions
 
 
 def _statements(module: Module, document: str) -> dict[str, dict[str, Any]]:
@@ -75,12 +74,15 @@ def _tasks(states: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_the_environment_reads_the_functions_from_services_yaml(env: Module) -> None:
+    defaults = {f.name: f.default for f in fields(FunctionSpec)}
+    assert (defaults["timeout_seconds"], defaults["memory_mb"]) == (10, 256)
+    assert defaults["reserved_concurrency"] is None
     functions = expr(env.locals["functions"])
     assert functions.startswith("{for name, fn in try(local.topology.functions, {}) : name =>")
     for field in (
-        "depends_on = try(fn.depends_on, [])",
-        "timeout_seconds = fn.timeout_seconds",
-        "memory_mb = fn.memory_mb",
+        "depends_on = fn.depends_on",
+        "timeout_seconds = try(fn.timeout_seconds, 10)",
+        "memory_mb = try(fn.memory_mb, 256)",
         "reserved_concurrency = try(fn.reserved_concurrency, null)",
     ):
         assert field in functions, f"local.functions lost {field!r}"
@@ -116,11 +118,12 @@ def test_one_lambda_per_function_from_the_entry(workflow: Module) -> None:
         assert expr(workflow.resources[kind, "function"]["for_each"]) == "var.functions"
 
 
-def test_every_function_has_a_handler_module(functions: dict[str, dict[str, Any]]) -> None:
+def test_every_function_has_a_handler_module(functions: dict[str, FunctionSpec]) -> None:
     for name in functions:
         module = ROOT / "functions" / f"{name}.py"
         assert module.is_file(), f"services.yaml function {name} has no {module}"
-        assert re.search(r"^def handler\(", module.read_text(encoding="utf-8"), re.MULTILINE)
+        text = module.read_text(encoding="utf-8")
+        assert re.search(r"^(def handler\(|handler = )", text, re.MULTILINE), module
 
 
 def test_functions_run_in_the_private_subnets_and_discover_in_cloud_map(
@@ -152,7 +155,7 @@ def test_log_groups_have_retention_and_the_key(workflow: Module) -> None:
 
 
 def test_a_function_reaches_exactly_its_dependencies(
-    env: Module, functions: dict[str, dict[str, Any]], raw_topology: dict[str, Any]
+    env: Module, functions: dict[str, FunctionSpec], topology: Topology
 ) -> None:
     assert expr(env.locals["function_calls"]) == (
         "merge([for fn, spec in local.functions : {for callee in spec.depends_on : "
@@ -171,13 +174,14 @@ def test_a_function_reaches_exactly_its_dependencies(
     assert expr(ingress["referenced_security_group_id"]) == function_sg
     assert expr(egress["security_group_id"]) == function_sg
     assert expr(egress["referenced_security_group_id"]) == service_sg
-    # What those expressions give for this services.yaml: every edge to a real service.
-    services = raw_topology["services"]
+    # What those expressions give for this services.yaml: one edge per dependency,
+    # each to a service that has a security group (an ECS service) and a port.
+    edges = {f"{name}-{callee}" for name, spec in functions.items() for callee in spec.depends_on}
+    assert len(edges) == sum(len(spec.depends_on) for spec in functions.values())
     for name, spec in functions.items():
-        callees = spec.get("depends_on") or []
-        assert callees, f"function {name} calls no service: it needs no VPC"
-        unknown = set(callees) - set(services)
-        assert not unknown, f"function {name} depends on unknown services {sorted(unknown)}"
+        assert spec.depends_on, f"function {name} calls no service"
+        for callee in spec.depends_on:
+            assert topology[callee].protocol == "grpc", f"{name} -> {callee}"
 
 
 def test_function_groups_admit_nothing(workflow: Module) -> None:
@@ -202,7 +206,7 @@ def test_the_definition_is_the_repository_file(env: Module, workflow: Module) ->
     )
 
 
-def test_the_placeholders_are_exactly_the_functions(functions: dict[str, dict[str, Any]]) -> None:
+def test_the_placeholders_are_exactly_the_functions(functions: dict[str, FunctionSpec]) -> None:
     text = DEFINITION.read_text(encoding="utf-8")
     assert "%{" not in text, "a template directive in the definition: templatefile would run it"
     placeholders = set(_PLACEHOLDER.findall(text))

@@ -31,9 +31,9 @@ locals {
   # Defaults as in mesh/topology.py.
   functions = {
     for name, fn in try(local.topology.functions, {}) : name => {
-      depends_on           = try(fn.depends_on, [])
-      timeout_seconds      = fn.timeout_seconds
-      memory_mb            = fn.memory_mb
+      depends_on           = fn.depends_on
+      timeout_seconds      = try(fn.timeout_seconds, 10)
+      memory_mb            = try(fn.memory_mb, 256)
       reserved_concurrency = try(fn.reserved_concurrency, null)
     }
   }
