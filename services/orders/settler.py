@@ -57,6 +57,13 @@ class Settler:
                     exc.message,
                     extra={"order_id": order.order_id},
                 )
+        if self.servicer.lifecycle.enabled:
+            try:
+                # A workflow lost (its interpreter restarted, say) leaves orders awaiting
+                # payment for good: expire those well past their deadline.
+                handled += await self.servicer.lifecycle.expire_overdue(grace=self.interval * 6)
+            except MeshError as exc:
+                log.warning("could not expire overdue orders: %s", exc.message)
         if handled:
             log.info("settled pending orders", extra={"count": handled})
         return handled
