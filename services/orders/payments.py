@@ -122,8 +122,10 @@ class SandboxPayments:
     ) -> Charge:
         outcome = TEST_CARDS.get(card.number, "not_a_test_card")
         with self._lock:
-            self._attempts[idempotency_key] += 1
-            attempt = self._attempts[idempotency_key]
+            # Counted per payment and card, so another card tried first does not count.
+            tried = hashlib.sha256(f"{idempotency_key}:{card.number}".encode()).hexdigest()
+            self._attempts[tried] += 1
+            attempt = self._attempts[tried]
             if outcome == "processing_error_once" and attempt == 1:
                 raise PaymentUnavailable("the payment provider had a processing error; retry")
             if outcome not in ("succeeds", "processing_error_once"):

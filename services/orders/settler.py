@@ -19,6 +19,7 @@ from typing import Any
 
 from mesh.errors import MeshError
 from mesh.timeutil import now_us
+from services.orders.lifecycle import RESERVATION_MARGIN
 from services.orders.servicer import OrdersServicer
 
 __all__ = ["Settler"]
@@ -60,8 +61,9 @@ class Settler:
         if self.servicer.lifecycle.enabled:
             try:
                 # A workflow lost (its interpreter restarted, say) leaves orders awaiting
-                # payment for good: expire those well past their deadline.
-                handled += await self.servicer.lifecycle.expire_overdue(grace=self.interval * 6)
+                # payment for good: expire those past their deadline by the margin the
+                # workflow had (when their reservations lapse too).
+                handled += await self.servicer.lifecycle.expire_overdue(grace=RESERVATION_MARGIN)
             except MeshError as exc:
                 log.warning("could not expire overdue orders: %s", exc.message)
         if handled:
