@@ -22,9 +22,11 @@ async def step(event: dict[str, Any], runtime: FunctionRuntime) -> dict[str, Any
     order = field(event, "order")
     token = field(event, "task_token")
     inject_fault(NAME, order)
-    stub = runtime.stub("orders", orders_pb2_grpc.OrdersServiceStub)
     reply = await runtime.call(
-        "orders", stub.AwaitPayment, orders_pb2.AwaitPaymentRequest(name=order, task_token=token)
+        "orders",
+        orders_pb2_grpc.OrdersServiceStub,
+        "AwaitPayment",
+        orders_pb2.AwaitPaymentRequest(name=order, task_token=token),
     )
     return {"order": reply.order.name, "status": orders_pb2.Order.Status.Name(reply.order.status)}
 

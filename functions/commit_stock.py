@@ -18,10 +18,10 @@ async def step(event: dict[str, Any], runtime: FunctionRuntime) -> dict[str, Any
     order = field(event, "order")
     reservation = field(event, "reservation")
     inject_fault(NAME, order)
-    stub = runtime.stub("inventory", inventory_pb2_grpc.InventoryServiceStub)
     reply = await runtime.call(
         "inventory",
-        stub.CommitReservation,
+        inventory_pb2_grpc.InventoryServiceStub,
+        "CommitReservation",
         inventory_pb2.CommitReservationRequest(name=reservation),
     )
     state = inventory_pb2.Reservation.State.Name(reply.reservation.state)

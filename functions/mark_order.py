@@ -24,10 +24,10 @@ async def step(event: dict[str, Any], runtime: FunctionRuntime) -> dict[str, Any
     if status not in STATUSES:
         raise BadEvent(f"event.status: one of {', '.join(STATUSES)}")
     inject_fault(NAME, order)
-    stub = runtime.stub("orders", orders_pb2_grpc.OrdersServiceStub)
     reply = await runtime.call(
         "orders",
-        stub.AdvanceOrder,
+        orders_pb2_grpc.OrdersServiceStub,
+        "AdvanceOrder",
         orders_pb2.AdvanceOrderRequest(
             name=order, status=orders_pb2.Order.Status.Value(f"STATUS_{status}")
         ),

@@ -19,10 +19,10 @@ async def step(event: dict[str, Any], runtime: FunctionRuntime) -> dict[str, Any
     order = field(event, "order")
     reservation = field(event, "reservation")
     inject_fault(NAME, order)
-    stub = runtime.stub("inventory", inventory_pb2_grpc.InventoryServiceStub)
     reply = await runtime.call(
         "inventory",
-        stub.ReturnReservation,
+        inventory_pb2_grpc.InventoryServiceStub,
+        "ReturnReservation",
         inventory_pb2.ReturnReservationRequest(name=reservation),
     )
     state = inventory_pb2.Reservation.State.Name(reply.reservation.state)

@@ -8,7 +8,7 @@ same way. The settings are the mesh's (``MESH_REGISTRY``,
 read once with :class:`mesh.config.Env`.
 
     >>> runtime = FunctionRuntime.from_env("commit_stock")
-    >>> reply = await runtime.call("inventory", stub_method, request)
+    >>> reply = await runtime.call("inventory", InventoryServiceStub, "CommitReservation", request)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from functions.errors import from_mesh_error
 from mesh.channels import ServiceChannels
@@ -30,8 +30,6 @@ from mesh.tls import TlsSettings, server_name
 from mesh.topology import Topology, load_topology
 
 __all__ = ["FunctionRuntime", "FunctionSettings"]
-
-Resp = TypeVar("Resp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +116,15 @@ class FunctionRuntime:
             await self.clients.stop()
             self._started = False
 
-    def stub(self, service: str, factory: Callable[[Any], Any]) -> Any:
-        return self.clients.stub(service, factory)
-
     async def call(
-        self, service: str, method: Callable[..., Awaitable[Resp]], request: Any
-    ) -> Resp:
-        """One call; a failure becomes the workflow's error (retry or compensate)."""
+        self, service: str, factory: Callable[[Any], Any], rpc: str, request: Any
+    ) -> Any:
+        """``rpc`` of ``service`` (a stub made by ``factory``); a failure becomes the
+        workflow's error (retried or compensated), as does a service with no endpoint."""
         await self.start()
         try:
+            stub = self.clients.stub(service, factory)
+            method: Callable[..., Awaitable[Any]] = getattr(stub, rpc)
             return await self.clients.call(method, request, service=service)
         except MeshError as exc:
             raise from_mesh_error(exc) from None
