@@ -192,6 +192,10 @@ def dependencies(root: Path, cache: Path, python_version: str) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     install_dependencies(root, target, python_version)
     (target / ".complete").write_text("", encoding="utf-8")
+    # Earlier sets for this Python are outdated now: keep the cache one set deep.
+    for old in cache.glob(f"py{python_version}-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 

@@ -286,6 +286,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return zips
 
 
+@pytest.mark.slow
 def test_the_lambda_zip_has_linux_wheels_for_its_python(built: dict[str, Path]) -> None:
     with zipfile.ZipFile(built[pf.LAMBDA_PYTHON]) as archive:
         names = archive.namelist()
@@ -300,6 +301,7 @@ def test_the_lambda_zip_has_linux_wheels_for_its_python(built: dict[str, Path]) 
     assert size < pf.MAX_ZIPPED
 
 
+@pytest.mark.slow
 def test_every_function_imports_from_the_unpacked_zip(
     built: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -62,7 +62,6 @@ module "workflow" {
   definition_file = "${path.module}/../../../../workflows/order_fulfilment.asl.json"
   functions       = local.functions
   package_file    = var.functions_package != "" ? var.functions_package : "${path.module}/../../../../dist/functions/functions.zip"
-  environment     = { MESH_LOG_LEVEL = var.log_level }
 
   vpc_id              = module.network.vpc_id
   subnet_ids          = module.network.private_subnet_ids

@@ -54,7 +54,8 @@ variable "package_file" {
 
 variable "environment" {
   type        = map(string)
-  description = "Plain environment of every function (never secrets); the Cloud Map settings are set by the module."
+  description = "Extra plain environment of every function (never secrets); the Cloud Map settings are set by the module."
+  default     = {}
 
   validation {
     condition     = alltrue([for k in keys(var.environment) : !can(regex("(PASSWORD|SECRET|TOKEN|DATABASE_URL|_DB_)", k)) && !startswith(k, "AWS_")])
