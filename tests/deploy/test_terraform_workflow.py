@@ -118,6 +118,19 @@ def test_one_lambda_per_function_from_the_entry(workflow: Module) -> None:
         assert expr(workflow.resources[kind, "function"]["for_each"]) == "var.functions"
 
 
+def test_every_function_name_fits_the_aws_names(
+    workflow: Module, functions: dict[str, FunctionSpec]
+) -> None:
+    """``<name>-<function>`` and ``<name>-<function>-fn`` stay within AWS's 64 characters."""
+    condition = str(workflow.variables["functions"]["validation"][0]["condition"])
+    match = re.search(r'regex\("(\^\[a-z\]\[a-z0-9_\]\{0,(\d+)\}\$)", name\)', condition)
+    assert match, condition
+    longest_env = 31  # the module's var.name rule
+    assert longest_env + len("-") + int(match.group(2)) + 1 + len("-fn") <= 64
+    for name in functions:
+        assert re.fullmatch(match.group(1), name), f"{name}: too long or not a Python name"
+
+
 def test_every_function_has_a_handler_module(functions: dict[str, FunctionSpec]) -> None:
     for name in functions:
         module = ROOT / "functions" / f"{name}.py"
