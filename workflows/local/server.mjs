@@ -45,7 +45,7 @@ const { values: opts } = parseArgs({
   },
 });
 if (!opts.definition) {
-  console.error("usage: server.mjs --definition FILE [--port N] [--url-file FILE]");
+  process.stderr.write("usage: server.mjs --definition FILE [--port N] [--url-file FILE]\n");
   process.exit(2);
 }
 
@@ -60,6 +60,21 @@ if (typeof Promise.withResolvers !== "function") {
 }
 const { StateMachine } = createRequire(`${opts.tools}/package.json`)("aws-local-stepfunctions");
 const MAX_BODY = 1024 * 1024;
+
+// One JSON line per event, in the mesh's log schema (mesh/logs.py), like every
+// other process of scripts/run.
+function log(level, message, extra = {}) {
+  const line = {
+    time: new Date().toISOString(),
+    level,
+    service: "workflow",
+    replica: "0",
+    logger: "workflow",
+    message,
+    ...extra,
+  };
+  process.stdout.write(JSON.stringify(line) + "\n");
+}
 const MAX_EXECUTIONS = 10000;
 const STATE_MACHINE_ARN = opts["state-machine-arn"];
 const EXECUTION_PREFIX = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":";
@@ -68,7 +83,7 @@ const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 // The definition as Terraform's templatefile() would fill it, with local names.
 const text = readFileSync(opts.definition, "utf8").replace(/\$\{fn_([a-z][a-z0-9_]*)\}/g, "$1");
 if (text.includes("${")) {
-  console.error("workflow: the definition has a placeholder other than ${fn_<name>}");
+  log("ERROR", "the definition has a placeholder other than ${fn_<name>}");
   process.exit(2);
 }
 const definition = JSON.parse(text);
@@ -115,7 +130,7 @@ createInterface({ input: worker.stdout }).on("line", (line) => {
   }
 });
 worker.on("exit", (code) => {
-  console.error(`workflow: the function worker exited (${code}); stopping`);
+  log("ERROR", `the function worker exited (${code}); stopping`);
   shutdown(1);
 });
 
@@ -298,14 +313,18 @@ function start(name, input) {
       finish(execution);
     },
   );
-  console.log(`workflow: started ${name}`);
+  log("INFO", "execution started", { execution: name });
   return execution;
 }
 
 function finish(execution) {
   execution.stopDate = Date.now() / 1000;
   dropWaits(execution.arn);
-  console.log(`workflow: ${execution.name} ${execution.status}`);
+  log(execution.status === "SUCCEEDED" ? "INFO" : "WARNING", "execution ended", {
+    execution: execution.name,
+    status: execution.status,
+    ...(execution.error ? { error: execution.error } : {}),
+  });
   if (executions.size > MAX_EXECUTIONS) {
     for (const [arn, old] of executions) {
       if (old.status !== "RUNNING") {
@@ -500,7 +519,7 @@ const server = createServer((req, res) => {
       if (error instanceof ApiError) {
         answer(res, error.status, { __type: error.code, message: error.message });
       } else {
-        console.error("workflow: internal error", error);
+        log("ERROR", "internal error", { error: String(error?.stack ?? error) });
         answer(res, 500, { __type: "InternalFailure", message: "internal error" });
       }
     }
@@ -519,7 +538,7 @@ function shutdown(code = 0) {
 // The interpreter can leave a task's promise behind when the state fails around
 // it; such a rejection is the task's, already recorded in the execution.
 process.on("unhandledRejection", (error) => {
-  console.error(`workflow: a task ended after its state: ${error?.name}: ${error?.message}`);
+  log("WARNING", "a task ended after its state", { error: `${error?.name}: ${error?.message}` });
 });
 process.on("SIGTERM", () => shutdown(0));
 process.on("SIGINT", () => shutdown(0));
@@ -531,5 +550,5 @@ server.listen(Number(opts.port), "127.0.0.1", () => {
     writeFileSync(temp, url + "\n");
     renameSync(temp, opts["url-file"]);
   }
-  console.log(`workflow: Step Functions API (local interpreter) on ${url}`);
+  log("INFO", `Step Functions API (local interpreter) on ${url}`, { url });
 });
