@@ -111,7 +111,10 @@ def function_names(root: Path) -> list[str]:
 
 def _defines_handler(module: Path) -> bool:
     """A top-level ``handler``: a function, or a name bound to one (``handler = wrap(step)``)."""
-    tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+    try:
+        tree = ast.parse(module.read_text(encoding="utf-8"), filename=str(module))
+    except SyntaxError as exc:
+        raise PackageError(f"{module}:{exc.lineno}: not valid Python: {exc.msg}") from None
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "handler":
             return True

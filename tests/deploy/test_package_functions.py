@@ -136,6 +136,16 @@ def test_a_module_without_a_handler_is_refused(fake_root: Path) -> None:
     assert "defines no top-level handler" in run.stderr
 
 
+def test_a_module_that_does_not_parse_is_refused(fake_root: Path) -> None:
+    (fake_root / "functions" / f"{FUNCTIONS[-1]}.py").write_text(
+        "def handler(event, context:\n", encoding="utf-8"
+    )
+    run = _run(root=fake_root)
+    assert run.returncode == 1
+    assert f"{FUNCTIONS[-1]}.py:1: not valid Python" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_a_handler_without_an_entry_is_refused(fake_root: Path) -> None:
     (fake_root / "functions" / "refund.py").write_text(
         "def handler(event, context):\n    return {}\n", encoding="utf-8"
