@@ -376,7 +376,7 @@ const operations = {
     if (str(body, "stateMachineArn", { max: 2048 }) !== STATE_MACHINE_ARN) {
       throw new ApiError("StateMachineDoesNotExist", "no such state machine");
     }
-    const name = str(body, "name", { max: 80 });
+    const name = str(body, "name", { max: 1024 });
     if (!NAME.test(name)) throw new ApiError("InvalidName", "name: 1-80 of A-Z a-z 0-9 _ -");
     const input = str(body, "input", { required: false }) ?? "{}";
     try {
