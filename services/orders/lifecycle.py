@@ -61,9 +61,10 @@ from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 __all__ = ["RESERVATION_MARGIN", "Lifecycle", "order_closed"]
 
 log = logging.getLogger("orders.lifecycle")
-# Time for the workflow to commit a paid order's stock, retries included, before
-# inventory's sweeper may take the reservation back.
-RESERVATION_MARGIN = 300.0
+# Time for the workflow to commit a paid order's stock, retries included (a step
+# retries for about half a minute at most), before inventory's sweeper may take the
+# reservation back and the settler expires an order its workflow left behind.
+RESERVATION_MARGIN = 120.0
 # Which moves the workflow may make (target: from). A final target reached from
 # any final status is a no-op, so compensations never fail on a raced cancel.
 _MOVES: dict[str, frozenset[str]] = {

@@ -376,7 +376,7 @@ const operations = {
     if (str(body, "stateMachineArn", { max: 2048 }) !== STATE_MACHINE_ARN) {
       throw new ApiError("StateMachineDoesNotExist", "no such state machine");
     }
-    const name = str(body, "name", { max: 80 });
+    const name = str(body, "name", { max: 1024 });
     if (!NAME.test(name)) throw new ApiError("InvalidName", "name: 1-80 of A-Z a-z 0-9 _ -");
     const input = str(body, "input", { required: false }) ?? "{}";
     try {
@@ -422,8 +422,10 @@ const operations = {
       } else if (event.type === "StateExited") {
         entry.type = `${state.type}StateExited`;
         entry.stateExitedEventDetails = { name: state.name };
+      } else if (event.type === "StateFailed" && state.type !== "Task") {
+        return null; // a Fail state: ExecutionFailed follows
       } else if (event.type === "StateFailed") {
-        entry.type = state.type === "Task" ? "TaskFailed" : "ExecutionFailed";
+        entry.type = "TaskFailed";
         entry.taskFailedEventDetails = {
           resourceType: "lambda",
           resource: state.name,
@@ -435,7 +437,7 @@ const operations = {
       }
       return entry;
     });
-    return { events };
+    return { events: events.filter((entry) => entry !== null) };
   },
   StopExecution(body) {
     const e = execution(body);
