@@ -35,6 +35,14 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_RESERVATION_SWEEP_SECONDS``        inventory: how often lapsed reservations are released (default 5)
 ``MESH_ORDER_SETTLE_SECONDS``             orders: how often pending orders (a process died while creating
                                           them) are settled, and how old they must be first (default 5)
+``MESH_WORKFLOW``                         orders: the fulfilment workflow: ``local`` (default: the local
+                                          interpreter scripts/run starts), ``stepfunctions`` (AWS) or
+                                          ``off`` (orders are CONFIRMED at once, without payment)
+``MESH_WORKFLOW_ENDPOINT``                orders: the Step Functions API's URL: for ``local``, default: the
+                                          URL the local interpreter writes to ``<data dir>/workflow.url``
+                                          when it starts; for ``stepfunctions``, an emulator's
+``MESH_WORKFLOW_STATE_MACHINE_ARN``       orders: the state machine (required for ``stepfunctions``)
+``MESH_PAYMENT_DEADLINE_SECONDS``         orders: how long an order awaits payment (default 900)
 ``MESH_FAULT_EXIT_AT``                    a drill only: the process exits at once (code 70) on reaching this
                                           named step (orders: after-reserve, after-write, after-commit)
 ``MESH_PAGE_TOKEN_KEY``                   key that signs page tokens, at least 32 characters; required
@@ -114,6 +122,7 @@ __all__ = [
     "Env",
     "Settings",
     "TelemetrySettings",
+    "WorkflowSettings",
     "load_settings",
     "load_telemetry",
     "load_tls",
@@ -185,6 +194,18 @@ class TelemetrySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkflowSettings:
+    """Orders' fulfilment workflow (``MESH_WORKFLOW*``, ``MESH_PAYMENT_DEADLINE_SECONDS``)."""
+
+    kind: str = "off"
+    endpoint: str | None = None
+    # local: where the interpreter writes its URL when no endpoint is set.
+    endpoint_file: Path | None = None
+    state_machine_arn: str | None = None
+    payment_deadline: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: str
     host: str
@@ -221,6 +242,7 @@ class Settings:
     reservation_sweep: float = 5.0
     order_settle: float = 5.0
     fault_exit_at: str | None = None
+    workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     store: StoreKind = "sql"
     redis_url: str | None = None
     redis_password: str | None = None
@@ -306,6 +328,46 @@ def _step(value: str) -> str:
     if not _STEP.fullmatch(value):
         raise ValueError("must be a step name such as after-write")
     return value
+
+
+_WORKFLOWS = ("local", "stepfunctions", "off")
+_STATE_MACHINE_ARN = re.compile(
+    r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}"
+)
+
+
+def _workflow(value: str) -> str:
+    if value not in _WORKFLOWS:
+        raise ValueError(f"must be one of {', '.join(_WORKFLOWS)}")
+    return value
+
+
+def _state_machine_arn(value: str) -> str:
+    if not _STATE_MACHINE_ARN.fullmatch(value):
+        raise ValueError(
+            "must be a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)"
+        )
+    return value
+
+
+def _workflow_settings(env: _Env, service: str, data_dir: Path) -> WorkflowSettings:
+    """Orders' workflow settings; other services have none."""
+    if service != "orders":
+        return WorkflowSettings()
+    kind = env.get("MESH_WORKFLOW", "local", _workflow)
+    endpoint = env.get("MESH_WORKFLOW_ENDPOINT", None, parse_url)
+    arn = env.get("MESH_WORKFLOW_STATE_MACHINE_ARN", None, _state_machine_arn)
+    if kind == "stepfunctions" and arn is None:
+        raise ConfigError(
+            "MESH_WORKFLOW_STATE_MACHINE_ARN is required when MESH_WORKFLOW=stepfunctions"
+        )
+    return WorkflowSettings(
+        kind,
+        endpoint,
+        data_dir / "workflow.url" if kind == "local" and endpoint is None else None,
+        arn,
+        env.get("MESH_PAYMENT_DEADLINE_SECONDS", 900.0, _ttl),
+    )
 
 
 def _port(value: str) -> int:
@@ -639,6 +701,7 @@ def load_settings(
         reservation_sweep=env.get("MESH_RESERVATION_SWEEP_SECONDS", 5.0, _positive_float),
         order_settle=env.get("MESH_ORDER_SETTLE_SECONDS", 5.0, _positive_float),
         fault_exit_at=env.get("MESH_FAULT_EXIT_AT", None, _step),
+        workflow=_workflow_settings(env, service, data_dir),
         store=store,
         redis_url=_redis_settings(env, spec, registry) if store == "redis" else None,
         redis_password=env.raw("MESH_REDIS_PASSWORD"),

@@ -44,6 +44,7 @@ from mesh.discovery import (
 )
 from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
 from mesh.localobs import describe_endpoints, observability_env, write_endpoints
+from mesh.localworkflow import LocalWorkflow, WorkflowUnavailable, start_local_workflow
 from mesh.probe import check_grpc, check_http
 from mesh.signin import (
     LocalSignIn,
@@ -306,6 +307,23 @@ async def _stop(replicas: list[Replica], grace: float) -> int:
     return failures
 
 
+async def _start_workflow(data_dir: Path, files: CertFiles | None, timeout: float) -> LocalWorkflow:
+    """The local Step Functions and Lambda (see mesh.localworkflow); orders finds its URL."""
+    env = {"MESH_REGISTRY": "local", "MESH_REGISTRY_FILE": str(data_dir / "registry.json")}
+    if files is not None:
+        env |= tls_env(files, CLIENT)
+    try:
+        workflow = await start_local_workflow(data_dir, env, timeout=timeout)
+    except WorkflowUnavailable as exc:
+        raise RuntimeError(f"{exc}\n(MESH_WORKFLOW=off runs orders without the workflow)") from None
+    _say(
+        f"  ready   {'workflow':<12} {workflow.url.removeprefix('http://'):<15}  "
+        "(Step Functions API + Lambda functions: workflows/order_fulfilment.asl.json under "
+        "aws-local-stepfunctions; log workflow.log)"
+    )
+    return workflow
+
+
 async def _show_registry(registry: LocalRegistry, specs: list[ServiceSpec]) -> None:
     _say("\nRegistered instances (local registry):")
     for spec in specs:
@@ -474,7 +492,13 @@ async def run(
         await _wait_ready(replica, ready_timeout, registry, own_tls, topology.namespace)
 
     supervisor = Supervisor(launch, ready, stop)
+    workflow: LocalWorkflow | None = None
     try:
+        if any(s.name == "orders" for s in specs) and os.environ.get("MESH_WORKFLOW", "local") in (
+            "",
+            "local",
+        ):
+            workflow = await _start_workflow(data_dir, files, ready_timeout)
         for spec in specs:
             for index in range(replicas_of.get(spec.name, spec.replicas)):
                 replica = await launch(spec, index)
@@ -504,12 +528,16 @@ async def run(
             await supervisor.close()
             _say(f"error: {supervisor.reason}\nstopping the mesh")
             await _stop(replicas, 10)
+            if workflow is not None:
+                await workflow.stop()
             return 1
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
         _say(f"error: {exc}")
         await _stop(replicas, 10)
+        if workflow is not None:
+            await workflow.stop()
         return 1
     finally:
         stop.set()  # supervisors restart nothing from here on
@@ -520,6 +548,8 @@ async def run(
             await signin.close()
     _say("\nstopping")
     failures = await _stop(replicas, 10)
+    if workflow is not None:
+        await workflow.stop()
     return 1 if failures else 0
 
 

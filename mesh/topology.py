@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ import yaml
 
 __all__ = [
     "STORE_KINDS",
+    "FunctionSpec",
     "ServiceSpec",
     "StoreKind",
     "Topology",
@@ -46,6 +47,13 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}\Z")
 # through ECS secrets (Secrets Manager), so names that look like one are refused.
 _SECRET_LIKE = re.compile(r"PASSWORD|SECRET|TOKEN|CREDENTIAL|PRIVATE")
 _ENV_MAX = 32
+# A function's name is a Python module (functions/<name>.py) and part of a Terraform
+# template variable (${fn_<name>}), so no hyphens.
+_FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
+_FUNCTION_FIELDS = {"depends_on", "timeout_seconds", "memory_mb", "reserved_concurrency"}
+# Lambda's own bounds: 1-900 s, 128-10240 MB.
+_FUNCTION_TIMEOUT = (1, 900)
+_FUNCTION_MEMORY = (128, 10240)
 
 
 class TopologyError(ValueError):
@@ -70,9 +78,29 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """A Lambda handler of the workflow (``functions/<name>.py``); a mesh client, not a service."""
+
+    name: str
+    # Services it calls; on AWS its security group reaches exactly these.
+    depends_on: tuple[str, ...]
+    timeout_seconds: int = 10
+    memory_mb: int = 256
+    # None: no reservation (the account's shared pool). A number caps how many run at
+    # once, which protects the services it calls from a burst of executions.
+    reserved_concurrency: int | None = None
+
+    @property
+    def module(self) -> str:
+        return f"functions.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
 class Topology:
     namespace: str
     services: dict[str, ServiceSpec]
+    # The workflow's Lambda functions (services.yaml's ``functions:``), by name.
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> ServiceSpec:
         try:
@@ -138,7 +166,52 @@ def parse_topology(raw: Any, source: str = "services.yaml") -> Topology:
             if dep not in services:
                 raise TopologyError(f"{source}: services.{spec.name}.depends_on: unknown {dep!r}")
     _reject_cycles(services, source)
-    return Topology(namespace=namespace, services=services)
+    functions = _parse_functions(raw.get("functions", {}), services, source)
+    return Topology(namespace=namespace, services=services, functions=functions)
+
+
+def _parse_functions(
+    raw: Any, services: dict[str, ServiceSpec], source: str
+) -> dict[str, FunctionSpec]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise TopologyError(f"{source}: 'functions' must be a mapping of name: settings")
+    functions = {}
+    for name, body in raw.items():
+        where = f"{source}: functions.{name}"
+        if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+            raise TopologyError(f"{where}: name must match {_FUNCTION_NAME.pattern}")
+        if not isinstance(body, dict):
+            raise TopologyError(f"{where}: must be a mapping")
+        unknown = set(body) - _FUNCTION_FIELDS
+        if unknown:
+            raise TopologyError(f"{where}: unknown keys {sorted(unknown)}")
+        deps = body.get("depends_on")
+        if not isinstance(deps, list) or not deps or not all(isinstance(d, str) for d in deps):
+            raise TopologyError(f"{where}.depends_on: must be a non-empty list of service names")
+        for dep in deps:
+            spec = services.get(dep)
+            if spec is None or spec.protocol != "grpc":
+                raise TopologyError(f"{where}.depends_on: {dep!r} is not a grpc service")
+        if len(set(deps)) != len(deps):
+            raise TopologyError(f"{where}.depends_on: a service is named twice")
+        timeout = _bounded_int(
+            body.get("timeout_seconds", 10), _FUNCTION_TIMEOUT, f"{where}.timeout_seconds"
+        )
+        memory = _bounded_int(body.get("memory_mb", 256), _FUNCTION_MEMORY, f"{where}.memory_mb")
+        concurrency = body.get("reserved_concurrency")
+        if concurrency is not None:
+            concurrency = _bounded_int(concurrency, (1, 1000), f"{where}.reserved_concurrency")
+        functions[name] = FunctionSpec(name, tuple(deps), timeout, memory, concurrency)
+    return functions
+
+
+def _bounded_int(value: Any, bounds: tuple[int, int], where: str) -> int:
+    low, high = bounds
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise TopologyError(f"{where}: must be an integer in {low}..{high}")
+    return value
 
 
 def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:

@@ -1,9 +1,11 @@
 """The layering of DESIGN.md, as a test: every import statement of our code, read
-from its syntax tree (imports inside functions too), against three rules.
+from its syntax tree (imports inside functions too), against four rules.
 
 - ``mesh`` (the runtime) imports no service and not the gateway;
 - a service imports no other service: services talk over gRPC only;
-- the gateway imports no service: it knows them through their contracts.
+- the gateway imports no service: it knows them through their contracts;
+- the workflow's functions import no service and not the gateway: they are
+  mesh clients and call services over gRPC (and the runtime imports no function).
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def forbidden(importer: str, imported: str) -> str | None:
     top, _, rest = imported.partition(".")
     target_service = rest.split(".")[0] if top == "services" and rest else ""
     layer = importer.split(".")[0]
-    if layer == "mesh" and top in ("services", "gateway"):
-        return "the runtime imports no service and not the gateway"
+    if layer == "mesh" and top in ("services", "gateway", "functions"):
+        return "the runtime imports no service, no function and not the gateway"
+    if layer == "functions" and top in ("services", "gateway"):
+        return "a function calls services over gRPC, it imports none"
     if layer == "gateway" and top == "services":
         return "the gateway imports no service"
     if layer == "services" and target_service:
@@ -70,7 +74,7 @@ def violations(root: Path, packages: tuple[str, ...]) -> list[str]:
 
 
 def test_the_code_keeps_its_layers() -> None:
-    assert violations(ROOT, ("mesh", "gateway", "services")) == []
+    assert violations(ROOT, ("mesh", "gateway", "services", "functions")) == []
 
 
 @pytest.mark.parametrize(
@@ -82,6 +86,8 @@ def test_the_code_keeps_its_layers() -> None:
         ("services/orders/x.py", "from services.inventory.servicer import validate_lines\n"),
         ("services/orders/x.py", "from services import inventory\n"),
         ("services/orders/sub/x.py", "from ...inventory import store\n"),
+        ("functions/x.py", "from services.orders.store import OrdersStore\n"),
+        ("mesh/x.py", "from functions.handler import lambda_handler\n"),
     ],
 )
 def test_a_break_of_the_layers_is_caught(tmp_path: Path, path: str, source: str) -> None:
@@ -95,5 +101,7 @@ def test_a_break_of_the_layers_is_caught(tmp_path: Path, path: str, source: str)
 def test_own_service_and_runtime_imports_are_allowed(tmp_path: Path) -> None:
     file = tmp_path / "services" / "orders" / "x.py"
     file.parent.mkdir(parents=True)
-    file.write_text("from services.orders.store import OrdersStore\nfrom mesh.errors import NotFound\n")
+    file.write_text(
+        "from services.orders.store import OrdersStore\nfrom mesh.errors import NotFound\n"
+    )
     assert violations(tmp_path, ("services",)) == []

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OURS = ["mesh", "services", "gateway", "deploy", "benchmarks", "tests", "scripts"]
+OURS = ["mesh", "services", "gateway", "deploy", "functions", "benchmarks", "tests", "scripts"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

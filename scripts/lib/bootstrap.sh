@@ -59,6 +59,32 @@ for proto in src.glob("*.proto"):
 PY
 }
 
+# The workflow's local interpreter and validator from the npm registry:
+# aws-local-stepfunctions runs workflows/order_fulfilment.asl.json under
+# workflows/local/server.mjs (scripts/run, the workflow tests); asl-validator
+# checks the definition (tests/unit/test_workflow_definition.py). Pinned exactly:
+# the glue relies on how the interpreter evaluates the Context Object.
+WORKFLOW_TOOLS='aws-local-stepfunctions@3.0.0 asl-validator@4.0.0'
+bootstrap_workflow() {
+  local tools="$ROOT/.tools"
+  if [ "$(cat "$tools/.workflow-installed" 2>/dev/null)" = "$WORKFLOW_TOOLS" ] \
+      && [ -x "$tools/node_modules/.bin/asl-validator" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "warning: npm not found; the local workflow and its tests are unavailable (required when CI=true)" >&2
+    return 0
+  fi
+  echo "==> installing $WORKFLOW_TOOLS (the local workflow interpreter and validator)"
+  mkdir -p "$tools"
+  # shellcheck disable=SC2086
+  if npm install --silent --no-audit --no-fund --save-exact --prefix "$tools" $WORKFLOW_TOOLS >/dev/null; then
+    echo "$WORKFLOW_TOOLS" > "$tools/.workflow-installed"
+  else
+    echo "warning: $WORKFLOW_TOOLS did not install; the local workflow is unavailable" >&2
+  fi
+}
+
 # The AWS provider's schema, offline: @cdktf/provider-aws is generated from
 # hashicorp/aws, one package version per provider version. 20.1.0 is built from
 # 5.100.0, the newest release the configuration's pins (">= 5.88, < 6.0")

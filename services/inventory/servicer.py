@@ -17,6 +17,9 @@ Context = aio.ServicerContext[Any, Any]
 MAX_QUANTITY = 1_000_000_000
 MAX_LINE_QUANTITY = 1_000_000
 MAX_LINES = 100
+# A reservation with its own TTL (ReserveStock.ttl): a second to a day.
+MIN_TTL = 1.0
+MAX_TTL = 86400.0
 _STATES = {
     "ACTIVE": pb.Reservation.STATE_ACTIVE,
     "RELEASED": pb.Reservation.STATE_RELEASED,
@@ -86,8 +89,12 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         lines = validate_lines(
             request.lines, v, max_lines=MAX_LINES, max_quantity=MAX_LINE_QUANTITY
         )
+        ttl = None
+        if request.HasField("ttl"):
+            ttl = request.ttl.ToMilliseconds() / 1000
+            v.require(MIN_TTL <= ttl <= MAX_TTL, "ttl", f"{MIN_TTL:g}s to {MAX_TTL:g}s")
         v.check("invalid reservation")
-        record = await self.store.reserve(request.reservation_id, lines)
+        record = await self.store.reserve(request.reservation_id, lines, ttl)
         return pb.ReserveStockResponse(reservation=reservation_message(record))
 
     async def ReleaseReservation(

@@ -126,12 +126,15 @@ class InventoryStore:
             return await self._stock(conn, sku)
 
     async def reserve(
-        self, reservation_id: str, lines: Sequence[tuple[str, int]]
+        self, reservation_id: str, lines: Sequence[tuple[str, int]], ttl: float | None = None
     ) -> ReservationRecord:
-        """All lines or none; the same id with the same lines returns the existing reservation."""
+        """All lines or none; the same id with the same lines returns the existing reservation.
+
+        ``ttl`` (seconds) overrides the store's for this reservation (an order awaiting payment).
+        """
         lines = tuple(sorted(lines))
         now = now_us()
-        expires = now + self.reservation_ttl_us
+        expires = now + (int(ttl * 1_000_000) if ttl is not None else self.reservation_ttl_us)
         try:
             async with self.engine.begin() as conn:
                 existing = await self._reservation(conn, reservation_id)

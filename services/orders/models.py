@@ -8,6 +8,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -30,6 +31,13 @@ orders = Table(
     Column("total_minor", BigInteger, nullable=False),
     Column("create_time", BigInteger, nullable=False, index=True),
     Column("update_time", BigInteger, nullable=False),
+    # The payment workflow (migration 0004): until when payment is accepted, the
+    # provider's reference of the payment (never card data), the task token of the
+    # workflow's payment wait and the execution; NULL for orders without one.
+    Column("payment_deadline", BigInteger, nullable=True),
+    Column("payment_id", String(64), nullable=True),
+    Column("task_token", Text, nullable=True),
+    Column("execution", String(512), nullable=True),
     UniqueConstraint("owner", "request_id", name="uq_orders_owner_request_id"),
     Index("ix_orders_owner_create_time", "owner", "create_time"),
     Index("ix_orders_status_create_time", "status", "create_time"),

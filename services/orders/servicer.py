@@ -1,16 +1,21 @@
 """OrdersService: prices from catalog, stock from inventory, orders in its own store.
 
-CreateOrder takes four steps, each durable before the next::
+CreateOrder takes three steps, each durable before the next::
 
-    reserve stock ──> write the order PENDING ──> commit the reservation ──> mark it CONFIRMED
-    (inventory)        (orders' database)          (inventory)               (orders' database)
+    reserve stock ──> write the order PENDING ──> settle it
+    (inventory)        (orders' database)
+
+Settling starts the order's fulfilment workflow and makes the order
+PENDING_PAYMENT (:mod:`services.orders.lifecycle` takes it from there: payment,
+PAID, FULFILLED, or EXPIRED). Without a workflow (``MESH_WORKFLOW=off``),
+settling is the legacy lifecycle: commit the reservation, then mark the order
+CONFIRMED. Both settlements are idempotent.
 
 A crash anywhere in between ends in one of two states, never a third:
 
 - before the order is written: no order; the reservation lapses after
   inventory's TTL and its stock goes back (inventory's sweeper);
-- after: a PENDING order, which :meth:`OrdersServicer.settle` finishes (commit,
-  then confirm; both idempotent). A retry of the same request settles it at
+- after: a PENDING order, which :meth:`OrdersServicer.settle` finishes. A retry of the same request settles it at
   once; the :class:`~services.orders.settler.Settler` settles the rest in the
   background. Should its reservation have lapsed meanwhile (orders down for
   longer than the TTL), the order never was: it is deleted, its stock is back.
@@ -32,6 +37,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,10 +61,18 @@ from mesh.principal import Principal
 from mesh.timeutil import to_timestamp
 from mesh.validation import ID_PATTERN, Violations, parse_name, validate_lines
 from services.orders.events import OrderEvents
+from services.orders.lifecycle import Lifecycle, order_closed
+from services.orders.payments import Card
 from services.orders.store import (
     CANCELLED,
     CONFIRMED,
+    EXPIRED,
+    FAILED,
+    FINAL,
+    FULFILLED,
+    PAID,
     PENDING,
+    PENDING_PAYMENT,
     DuplicateRequest,
     OrderRecord,
     OrdersStore,
@@ -75,11 +89,17 @@ _STATUS = {
     CONFIRMED: pb.Order.STATUS_CONFIRMED,
     CANCELLED: pb.Order.STATUS_CANCELLED,
     PENDING: pb.Order.STATUS_PENDING,
+    PENDING_PAYMENT: pb.Order.STATUS_PENDING_PAYMENT,
+    PAID: pb.Order.STATUS_PAID,
+    FULFILLED: pb.Order.STATUS_FULFILLED,
+    EXPIRED: pb.Order.STATUS_EXPIRED,
+    FAILED: pb.Order.STATUS_FAILED,
 }
+_STATUS_NAMES = {number: name for name, number in _STATUS.items()}
 # Where MESH_FAULT_EXIT_AT may stop the process: after each durable step but the last.
 FAULT_STEPS = ("after-reserve", "after-write", "after-commit")
 FAULT_EXIT_CODE = 70
-_FINAL = {CANCELLED}
+_FINAL = FINAL
 # Sees and cancels every customer's orders (declared in orders.proto).
 ADMIN_SCOPE = "orders.admin"
 # An order's own limits; inventory checks its reservations against its own.
@@ -97,7 +117,7 @@ def order_message(record: OrderRecord) -> pb.Order:
     def money(amount: int) -> money_pb2.Money:
         return money_pb2.Money(currency_code=record.currency_code, amount_minor=amount)
 
-    return pb.Order(
+    message = pb.Order(
         name=f"orders/{record.order_id}",
         request_id=record.request_id,
         lines=[
@@ -108,7 +128,11 @@ def order_message(record: OrderRecord) -> pb.Order:
         status=_STATUS[record.status],
         create_time=to_timestamp(record.create_time),
         update_time=to_timestamp(record.update_time),
+        paid=record.payment_id is not None,
     )
+    if record.payment_deadline is not None:
+        message.payment_deadline.CopyFrom(to_timestamp(record.payment_deadline))
+    return message
 
 
 def _order_cursor(cursor: Any) -> bool:
@@ -132,6 +156,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         clients: Clients,
         tokens: PageTokens,
         events: OrderEvents,
+        lifecycle: Lifecycle,
         *,
         watch_poll: float = 1.0,
         fault_exit_at: str | None = None,
@@ -145,6 +170,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self.clients = clients
         self.tokens = tokens
         self.events = events
+        self.lifecycle = lifecycle
         self.watch_poll = watch_poll
         self.fault_exit_at = fault_exit_at
 
@@ -196,14 +222,14 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             )
         reservation_id = f"ord-{uuid.uuid4().hex}"
         inventory = self._inventory()
-        await self.clients.call(
-            inventory.ReserveStock,
-            inventory_pb2.ReserveStockRequest(
-                reservation_id=reservation_id,
-                lines=[inventory_pb2.ReservationLine(sku=s, quantity=q) for s, q in lines],
-            ),
-            service="inventory",
+        reserve = inventory_pb2.ReserveStockRequest(
+            reservation_id=reservation_id,
+            lines=[inventory_pb2.ReservationLine(sku=s, quantity=q) for s, q in lines],
         )
+        if self.lifecycle.enabled:
+            # The stock is held while the customer pays, and a margin beyond.
+            reserve.ttl.FromMilliseconds(int(self.lifecycle.reservation_ttl * 1000))
+        await self.clients.call(inventory.ReserveStock, reserve, service="inventory")
         self._step("after-reserve")
         priced = tuple(sorted((s, q, prices[s][1]) for s, q in lines))
         record = OrderRecord(
@@ -216,6 +242,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             currency_code=currencies.pop(),
             total_minor=sum(q * p for _, q, p in priced),
             lines=priced,
+            payment_deadline=self.lifecycle.deadline_from_now() if self.lifecycle.enabled else None,
         )
         try:
             created = await self.store.create(record)
@@ -246,15 +273,19 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         return pb.CreateOrderResponse(order=order_message(confirmed))
 
     async def settle(self, order: OrderRecord) -> OrderRecord | None:
-        """A pending order finished: its reservation committed, then the order confirmed.
+        """A pending order finished: its workflow started (PENDING_PAYMENT), or without
+        a workflow its reservation committed, then the order confirmed.
 
         Returns the order as it now is; None if it never was (its reservation
         lapsed and was released, so it is deleted). Orders that are not pending
-        come back as they are. Safe to run twice at once (both steps are
-        conditional), so the settler and a retry never get in each other's way.
+        come back as they are. Safe to run twice at once (every step is
+        conditional or idempotent), so the settler and a retry never get in each
+        other's way.
         """
         if order.status != PENDING:
             return order
+        if self.lifecycle.enabled and order.payment_deadline is not None:
+            return await self.lifecycle.start(order)
         try:
             await self.clients.call(
                 self._inventory().CommitReservation,
@@ -376,6 +407,17 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         order = await self._visible(order_id)
         if order.status == CANCELLED:
             return pb.CancelOrderResponse(order=order_message(order))
+        if order.status in (PAID, FULFILLED) or order.payment_id is not None:
+            raise FailedPrecondition(
+                "a paid order cannot be cancelled; it is being fulfilled",
+                reason="ORDER_PAID",
+                metadata={"order": f"orders/{order_id}", "status": order.status},
+            )
+        if order.status in (EXPIRED, FAILED):
+            raise order_closed(order)
+        if order.status in (PENDING, PENDING_PAYMENT) and order.payment_deadline is not None:
+            cancelled = await self.lifecycle.cancel_pending(order)
+            return pb.CancelOrderResponse(order=order_message(cancelled))
         settled = await self.settle(order)
         if settled is None:
             raise NotFound(
@@ -398,6 +440,38 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             self.events.publish(order_id)
         return pb.CancelOrderResponse(order=order_message(await self.store.get(order_id)))
 
+    async def ConfirmPayment(
+        self, request: pb.ConfirmPaymentRequest, context: Context
+    ) -> pb.ConfirmPaymentResponse:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        card = parse_card(request.card if request.HasField("card") else None)
+        order = await self._visible(order_id)
+        paid = await self.lifecycle.confirm(order, card)
+        return pb.ConfirmPaymentResponse(order=order_message(paid))
+
+    async def AwaitPayment(
+        self, request: pb.AwaitPaymentRequest, context: Context
+    ) -> pb.AwaitPaymentResponse:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        v = Violations()
+        v.require(0 < len(request.task_token) <= 8192, "task_token", "1-8192 characters")
+        v.check("invalid task token")
+        order = await self.lifecycle.await_payment(order_id, request.task_token)
+        return pb.AwaitPaymentResponse(order=order_message(order))
+
+    async def AdvanceOrder(
+        self, request: pb.AdvanceOrderRequest, context: Context
+    ) -> pb.AdvanceOrderResponse:
+        order_id = parse_name(request.name, "orders", ORDER_ID)
+        status = _STATUS_NAMES.get(request.status)
+        if status not in (PAID, FULFILLED, EXPIRED, CANCELLED, FAILED):
+            raise InvalidArgument(
+                "status must be PAID, FULFILLED, EXPIRED, CANCELLED or FAILED",
+                violations=[FieldViolation("status", "a status the workflow reaches")],
+            )
+        order = await self.lifecycle.advance(order_id, status)
+        return pb.AdvanceOrderResponse(order=order_message(order))
+
     async def WatchOrder(
         self, request: pb.WatchOrderRequest, context: Context
     ) -> AsyncIterator[pb.WatchOrderResponse]:
@@ -417,3 +491,38 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
                 if (latest.status, latest.update_time) != (order.status, order.update_time):
                     order = latest
                     yield pb.WatchOrderResponse(order=order_message(order))
+
+
+_CARD_NUMBER = re.compile(r"^[0-9]{12,19}\Z")
+_CVC = re.compile(r"^[0-9]{3,4}\Z")
+
+
+def parse_card(card: pb.PaymentCard | None) -> Card:
+    """The card, checked; the number is never echoed back in an error (or anywhere)."""
+    if card is None:
+        raise InvalidArgument("a card is required", violations=[FieldViolation("card", "required")])
+    v = Violations()
+    number = card.number.replace(" ", "").replace("-", "")
+    if v.require(bool(_CARD_NUMBER.match(number)), "card.number", "12-19 digits"):
+        v.require(luhn_valid(number), "card.number", "not a valid card number (check digit)")
+    v.require(1 <= card.exp_month <= 12, "card.exp_month", "1-12")
+    if v.require(2000 <= card.exp_year <= 2100, "card.exp_year", "a four-digit year"):
+        now = time.gmtime()
+        v.require(
+            (card.exp_year, card.exp_month) >= (now.tm_year, now.tm_mon),
+            "card.exp_year",
+            "the card has expired",
+        )
+    v.require(bool(_CVC.match(card.cvc)), "card.cvc", "3-4 digits")
+    v.check("invalid card")
+    return Card(number, card.exp_month, card.exp_year, card.cvc)
+
+
+def luhn_valid(number: str) -> bool:
+    total = 0
+    for i, digit in enumerate(reversed(number)):
+        d = int(digit)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0

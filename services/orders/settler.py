@@ -19,6 +19,7 @@ from typing import Any
 
 from mesh.errors import MeshError
 from mesh.timeutil import now_us
+from services.orders.lifecycle import RESERVATION_MARGIN
 from services.orders.servicer import OrdersServicer
 
 __all__ = ["Settler"]
@@ -57,6 +58,14 @@ class Settler:
                     exc.message,
                     extra={"order_id": order.order_id},
                 )
+        if self.servicer.lifecycle.enabled:
+            try:
+                # A workflow lost (its interpreter restarted, say) leaves orders awaiting
+                # payment for good: expire those past their deadline by the margin the
+                # workflow had (when their reservations lapse too).
+                handled += await self.servicer.lifecycle.expire_overdue(grace=RESERVATION_MARGIN)
+            except MeshError as exc:
+                log.warning("could not expire overdue orders: %s", exc.message)
         if handled:
             log.info("settled pending orders", extra={"count": handled})
         return handled

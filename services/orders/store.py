@@ -13,10 +13,28 @@ from mesh.errors import NotFound
 from mesh.timeutil import now_us
 from services.orders.models import order_lines, orders
 
-__all__ = ["CANCELLED", "CONFIRMED", "PENDING", "DuplicateRequest", "OrderRecord", "OrdersStore"]
+__all__ = [
+    "CANCELLED",
+    "CONFIRMED",
+    "EXPIRED",
+    "FAILED",
+    "FINAL",
+    "FULFILLED",
+    "PAID",
+    "PENDING",
+    "PENDING_PAYMENT",
+    "DuplicateRequest",
+    "OrderRecord",
+    "OrdersStore",
+]
 
-# PENDING: written, its reservation not yet committed (see servicer's docstring).
+# PENDING: written, not yet settled (see servicer's docstring). CONFIRMED: the
+# legacy lifecycle (MESH_WORKFLOW=off): committed at once, without payment.
 CONFIRMED, CANCELLED, PENDING = "CONFIRMED", "CANCELLED", "PENDING"
+# The payment workflow's lifecycle (services/orders/lifecycle.py).
+PENDING_PAYMENT, PAID, FULFILLED = "PENDING_PAYMENT", "PAID", "FULFILLED"
+EXPIRED, FAILED = "EXPIRED", "FAILED"
+FINAL = frozenset({CANCELLED, FULFILLED, EXPIRED, FAILED})
 
 
 class DuplicateRequest(Exception):
@@ -36,6 +54,11 @@ class OrderRecord:
     lines: tuple[tuple[str, int, int], ...]  # (sku, quantity, unit_price_minor), sorted by sku
     create_time: int = 0
     update_time: int = 0
+    # The payment workflow's (µs since the epoch; None without a workflow).
+    payment_deadline: int | None = None
+    payment_id: str | None = None
+    task_token: str | None = None
+    execution: str | None = None
 
 
 class OrdersStore:
@@ -56,6 +79,7 @@ class OrdersStore:
                         reservation_id=record.reservation_id,
                         currency_code=record.currency_code,
                         total_minor=record.total_minor,
+                        payment_deadline=record.payment_deadline,
                         create_time=now,
                         update_time=now,
                     )
@@ -125,6 +149,79 @@ class OrdersStore:
             )
         return bool(result.rowcount)
 
+    async def move(
+        self,
+        order_id: str,
+        expected: frozenset[str] | set[str],
+        status: str,
+        *,
+        unpaid_only: bool = False,
+        execution: str | None = None,
+    ) -> bool:
+        """Moves the order from one of ``expected`` to ``status`` in one conditional write.
+
+        ``unpaid_only`` also requires that no payment is recorded (a cancel must not
+        race a payment); ``execution`` records the workflow execution on the way.
+        """
+        condition = and_(orders.c.order_id == order_id, orders.c.status.in_(sorted(expected)))
+        if unpaid_only:
+            condition = and_(condition, orders.c.payment_id.is_(None))
+        values: dict[str, Any] = {"status": status, "update_time": now_us()}
+        if execution is not None:
+            values["execution"] = execution
+        async with self.engine.begin() as conn:
+            result = await conn.execute(update(orders).where(condition).values(**values))
+        return bool(result.rowcount)
+
+    async def record_payment(self, order_id: str, payment_id: str) -> bool:
+        """The order's payment, once: False if it is paid already or no longer awaits payment."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(orders)
+                .where(
+                    orders.c.order_id == order_id,
+                    orders.c.status.in_([PENDING, PENDING_PAYMENT]),
+                    orders.c.payment_id.is_(None),
+                )
+                .values(payment_id=payment_id, update_time=now_us())
+            )
+        return bool(result.rowcount)
+
+    async def attach_token(self, order_id: str, token: str) -> bool:
+        """Keeps the payment wait's task token; False if the order no longer awaits payment."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(orders)
+                .where(
+                    orders.c.order_id == order_id,
+                    orders.c.status.in_([PENDING, PENDING_PAYMENT]),
+                )
+                .values(task_token=token)
+            )
+        return bool(result.rowcount)
+
+    async def overdue(self, *, deadline_before: int, limit: int = 100) -> list[OrderRecord]:
+        """Orders still awaiting payment whose deadline passed before ``deadline_before`` (µs)."""
+        async with self.engine.connect() as conn:
+            ids: list[str] = list(
+                (
+                    await conn.execute(
+                        select(orders.c.order_id)
+                        .where(
+                            orders.c.status == PENDING_PAYMENT,
+                            orders.c.payment_deadline < deadline_before,
+                        )
+                        .order_by(orders.c.create_time)
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return []
+            return await self._load(conn, orders.c.order_id.in_(ids), limit)
+
     async def pending(self, *, created_before: int, limit: int = 100) -> list[OrderRecord]:
         """Pending orders made before ``created_before`` (µs), oldest first."""
         async with self.engine.connect() as conn:
@@ -184,6 +281,10 @@ class OrdersStore:
                 lines=tuple(lines[r.order_id]),
                 create_time=r.create_time,
                 update_time=r.update_time,
+                payment_deadline=r.payment_deadline,
+                payment_id=r.payment_id,
+                task_token=r.task_token,
+                execution=r.execution,
             )
             for r in rows
         ]

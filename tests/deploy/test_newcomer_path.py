@@ -217,6 +217,7 @@ def test_the_readme_deploys_in_the_guides_order() -> None:
         "terraform init",
         "terraform apply -target=module.ecr",
         "scripts/push-image",
+        "scripts/package-functions",
         "terraform apply",
         "output -raw api_url)/v1/products",
     ]

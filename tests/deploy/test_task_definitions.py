@@ -54,6 +54,8 @@ JWT_VALUES = {
     "module.identity[0].authorize_endpoint": "https://shop-dev.auth.example/oauth2/authorize",
     "module.identity[0].token_endpoint": "https://shop-dev.auth.example/oauth2/token",
 }
+# What the environment computes from the workflow module (modules/workflow) for orders.
+STATE_MACHINE_ARN = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:shop-dev-order-fulfilment"
 # Set on one side only, on purpose.
 LOCAL_ONLY = {"MESH_DATA_DIR", "MESH_REPLICA"}
 AWS_ONLY = {
@@ -68,6 +70,8 @@ AWS_ONLY = {
 }
 # store: redis on ECS: the cache's rediss:// URL (locally the Redis on 127.0.0.1 or the embedded file).
 AWS_ONLY_REDIS = {"MESH_REDIS_URL"}
+# The service that starts the order workflow: Step Functions and its state machine on AWS.
+AWS_ONLY_WORKFLOW = {"MESH_WORKFLOW", "MESH_WORKFLOW_STATE_MACHINE_ARN"}
 
 
 @dataclass
@@ -161,6 +165,23 @@ class Renderer:
         name = f"{self.default(self.env, 'name')}-{self.spec.name}"
         return {f"{self.spec.name.upper()}_DYNAMODB_TABLE": name}
 
+    def workflow_env(self) -> dict[str, str]:
+        """``local.workflow_env[each.key]``: the state machine, for the service that starts it."""
+        starter = self.env.locals["workflow_starter"]
+        assert starter in self.topology.services, f"workflow_starter {starter!r} is no service"
+        ((key, values),) = self.env.locals["workflow_env"].items()
+        assert key == "${(local.workflow_starter)}", "the renderer cannot read local.workflow_env"
+        if self.spec.name != starter:
+            return {}
+        rendered = {}
+        for name, value in values.items():
+            if value == "${module.workflow.state_machine_arn}":
+                rendered[name] = STATE_MACHINE_ARN
+            else:
+                assert "${" not in value, f"the renderer cannot evaluate {value!r}"
+                rendered[name] = value
+        return rendered
+
     def gateway_env(self) -> dict[str, str]:
         rendered: dict[str, str] = {}
         text = expr(self.env.locals["gateway_env"])
@@ -177,7 +198,8 @@ class Renderer:
         assert expr(call["environment"]) == (
             "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
             "each.key == local.entry ? local.gateway_env : {}, "
-            "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))"
+            "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}), "
+            "lookup(local.workflow_env, each.key, {}))"
         ), "the environment's shape changed: update the renderer"
         passed = {
             **dict(self.spec.env),
@@ -185,6 +207,7 @@ class Renderer:
             **(self.gateway_env() if self.spec.name == self.entry else {}),
             **self.cache_env(),
             **self.table_env(),
+            **self.workflow_env(),
         }
         own = expr(self.module.locals["environment"])
         assert own.startswith("merge(var.environment, {"), own
@@ -299,6 +322,8 @@ def test_the_runtimes_differ_only_where_they_should(topology: Topology, tmp_path
         assert local - aws == LOCAL_ONLY, f"{name}: only local: {sorted(local - aws)}"
         extra = aws - local - {k for k in aws if k.startswith("MESH_GATEWAY_")}
         expected = AWS_ONLY | (AWS_ONLY_REDIS if spec.store == "redis" else set())
+        if name == load_module(ENV).locals["workflow_starter"]:
+            expected |= AWS_ONLY_WORKFLOW
         assert extra == expected, f"{name}: only on ECS: {sorted(extra ^ expected)}"
 
 
@@ -325,6 +350,13 @@ def test_the_processes_accept_the_rendered_environment(topology: Topology) -> No
             assert settings.database_url.startswith("postgresql+asyncpg://mesh_admin:")
             assert settings.database_url.endswith(f":5432/{name}")
             assert settings.db_password_secret == SECRET_VALUES["MESH_DB_PASSWORD_SECRET"]
+        if name == load_module(ENV).locals["workflow_starter"]:
+            # orders runs the fulfilment workflow on the state machine Terraform made.
+            assert settings.workflow.kind == "stepfunctions"
+            assert settings.workflow.state_machine_arn == STATE_MACHINE_ARN
+            assert settings.workflow.endpoint is None  # the AWS API, not an emulator
+        else:
+            assert settings.workflow.kind == "off"
         local = load_settings(name, _local(spec, Path("/nonexistent-data")), topology)
         assert (settings.shutdown_grace, settings.call_timeout, settings.log_level) == (
             local.shutdown_grace,

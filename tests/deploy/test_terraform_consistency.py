@@ -251,7 +251,8 @@ def test_database_settings_never_travel_in_plain_sight(env: Module, topology: To
     assert passed == (
         "merge(each.value.env, {MESH_LOG_LEVEL = var.log_level}, "
         "each.key == local.entry ? local.gateway_env : {}, "
-        "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))"
+        "lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}), "
+        "lookup(local.workflow_env, each.key, {}))"
     ), passed
     ecs_service = env.call_target("service")
     plain_text = (
@@ -259,6 +260,7 @@ def test_database_settings_never_travel_in_plain_sight(env: Module, topology: To
         + expr(env.locals["gateway_env"])
         + expr(env.locals["cache_env"])
         + expr(env.locals["table_env"])
+        + " ".join(strings(env.locals["workflow_env"]))
     )
     yaml_env = {key for spec in topology.services.values() for key, _ in spec.env}
     for forbidden in ("DATABASE_URL", "_DB_", "PASSWORD", "PAGE_TOKEN", "SECRET"):
@@ -327,6 +329,9 @@ def test_callers_are_exactly_the_dependencies(env: Module, topology: Topology) -
     assert expr(str(database["security_group_id"])) == "module.data.security_group_id"
     cache = rules.pop("aws_vpc_security_group_ingress_rule.cache")
     assert expr(str(cache["for_each"])) == "toset(local.caches)"
+    # The workflow's Lambda functions, from their depends_on (test_terraform_workflow.py).
+    function = rules.pop("aws_vpc_security_group_ingress_rule.function")
+    assert expr(str(function["for_each"])) == "local.function_calls"
     assert not rules, f"unexpected ingress rules: {sorted(rules)}"
     # The API Gateway entry is the one http service.
     assert expr(env.locals["entry"]) == (

@@ -42,6 +42,7 @@ EXPECTED_MODULES = {
     "observability",
     "table",
     "web",
+    "workflow",
 }
 
 

@@ -39,7 +39,11 @@ def _free_offset() -> int:
     raise RuntimeError("no free port range")
 
 
+PAYMENT_DEADLINE = 30
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(360)
 def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
     offset = _free_offset()
     topology = load_topology()
@@ -56,13 +60,15 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             stdout=sink,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env={**os.environ},
+            # Long enough to pay in time on a busy machine, short enough to see an expiry.
+            env={**os.environ, "MESH_PAYMENT_DEADLINE_SECONDS": str(PAYMENT_DEADLINE)},
         )
     try:
         # The runner's ready line, printed once every replica is up.
         text = until_line(out, "Press Ctrl-C", process=process, timeout=120)
         for name in ("catalog", "inventory", "orders", "gateway"):
             assert f"ready   {name}-0" in text
+        assert "ready   workflow" in text  # the local Step Functions and Lambda
         assert "ready   inventory-1" in text and "ready   catalog-1" in text
         assert "Registered instances" in text
         port = {name: spec.port + offset for name, spec in topology.services.items()}
@@ -121,8 +127,9 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
             assert f"stopped {name}-0 (exit 0)" in text
         assert "stopped inventory-1 (exit 0)" in text  # the second replica, on a free port
         assert (tmp_path / "data" / "orders.db").exists()
-        _no_secret_in_any_log(tmp_path / "data" / "logs", out, [admin, alice, bob, SECRET])
-        _no_secret_in_any_log(tmp_path / "data" / "traces", out, [admin, alice, bob, SECRET])
+        secrets = [admin, alice, bob, SECRET, TEST_CARD]
+        _no_secret_in_any_log(tmp_path / "data" / "logs", out, secrets)
+        _no_secret_in_any_log(tmp_path / "data" / "traces", out, secrets)
         _one_schema_one_trace(tmp_path / "data", trace_id)
     finally:
         if process.poll() is None:
@@ -131,6 +138,8 @@ def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
 
 
 SECRET = "hunter2-Pa55w0rd-never-logged"
+# The sandbox's second succeeding test card: a card number is never logged or traced.
+TEST_CARD = "5555555555554444"
 
 
 def _token(data: Path, *args: str) -> str:
@@ -216,7 +225,18 @@ def _orders_walkthrough(base: str, alice: str, bob: httpx.Client) -> None:
 
         got = http.get(f"/v1/{names[1]}")
         assert got.status_code == 200
-        assert got.json()["status"] == "STATUS_CONFIRMED"
+        assert got.json()["status"] == "STATUS_PENDING_PAYMENT"
+        assert got.json()["paid"] is False and got.json()["paymentDeadline"]
+        # Paid with a test card: the workflow takes it to PAID, then FULFILLED.
+        card = {"number": TEST_CARD, "expMonth": 12, "expYear": 2099, "cvc": "123"}
+        assert bob.post(f"/v1/{names[1]}:confirmPayment", json={"card": card}).status_code == 404
+        with http.stream("GET", f"/v1/{names[1]}:watch") as stream:
+            paid = http.post(f"/v1/{names[1]}:confirmPayment", json={"card": card})
+            assert paid.status_code == 200, paid.text
+            assert paid.json()["paid"] is True
+            seen = [json.loads(line)["result"]["order"]["status"] for line in stream.iter_lines()]
+        assert seen[0] == "STATUS_PENDING_PAYMENT"
+        assert seen[-2:] == ["STATUS_PAID", "STATUS_FULFILLED"]
 
         listed: list[str] = []
         token = ""
@@ -234,13 +254,19 @@ def _orders_walkthrough(base: str, alice: str, bob: httpx.Client) -> None:
         with http.stream("GET", f"/v1/{names[2]}:watch") as stream:
             lines = stream.iter_lines()
             first = json.loads(next(lines))
-            assert first["result"]["order"]["status"] == "STATUS_CONFIRMED"
+            assert first["result"]["order"]["status"] == "STATUS_PENDING_PAYMENT"
             cancelled = http.post(f"/v1/{names[2]}:cancel", json={})
             assert cancelled.status_code == 200, cancelled.text
             assert cancelled.json()["status"] == "STATUS_CANCELLED"
             second = json.loads(next(lines))
             assert second["result"]["order"]["status"] == "STATUS_CANCELLED"
-        assert http.get("/v1/stocks/tea").json()["available"] == "6"
+        # The order never paid expires at its deadline and its stock comes back:
+        # 10 on hand, one order fulfilled (2 gone), nothing held.
+        with http.stream("GET", f"/v1/{names[0]}:watch", timeout=PAYMENT_DEADLINE * 2) as stream:
+            last = [json.loads(line) for line in stream.iter_lines()][-1]
+        assert last["result"]["order"]["status"] == "STATUS_EXPIRED"
+        tea = http.get("/v1/stocks/tea").json()
+        assert (tea["onHand"], tea["reserved"], tea["available"]) == ("8", "0", "8")
 
         missing = http.get("/v1/orders/" + "0" * 32)
         assert missing.status_code == 404

@@ -45,6 +45,9 @@ def settings_for(service: str, db_url: str, **env: str) -> Settings:
             "MESH_PORT": "0",
             f"{service.upper()}_DATABASE_URL": db_url,
             "MESH_WATCH_POLL_SECONDS": "0.2",
+            # The order mechanics (reserve, write, settle) under the legacy lifecycle;
+            # tests/integration/workflow runs orders with the workflow interpreter.
+            "MESH_WORKFLOW": "off",
             **env,
         },
     )

@@ -83,6 +83,7 @@ async def serve_app(
             "MESH_PORT": "0",
             "MESH_REGISTER": "false",
             "MESH_ACCESS_LOG": "false",
+            "MESH_WORKFLOW": "off",
             **env,
         },
     )

@@ -81,6 +81,14 @@ def test_data_dir(tmp_path: Path) -> None:
         ("MESH_RESERVATION_SWEEP_SECONDS", "-1"),
         ("MESH_ORDER_SETTLE_SECONDS", "soon"),
         ("MESH_FAULT_EXIT_AT", "After Write!"),
+        ("MESH_WORKFLOW", "sometimes"),
+        ("MESH_WORKFLOW_ENDPOINT", "127.0.0.1:8083"),
+        ("MESH_WORKFLOW_ENDPOINT", "file:///etc/passwd"),
+        ("MESH_WORKFLOW_STATE_MACHINE_ARN", "order_fulfilment"),
+        ("MESH_WORKFLOW_STATE_MACHINE_ARN", "arn:aws:states:us-east-1:1:stateMachine:x"),
+        ("MESH_PAYMENT_DEADLINE_SECONDS", "0"),
+        ("MESH_PAYMENT_DEADLINE_SECONDS", "1e9"),
+        ("MESH_PAYMENT_DEADLINE_SECONDS", "soon"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -228,3 +236,31 @@ def test_bad_password_secret_usage_names_the_variable(
     environ = {"MESH_DB_PASSWORD_SECRET": _RDS_ARN, **environ}
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings("orders", environ=environ)
+
+
+def test_workflow_settings(tmp_path: Path) -> None:
+    local = load_settings("orders", environ={"MESH_DATA_DIR": str(tmp_path)}).workflow
+    # The default: the local interpreter scripts/run starts, found through the data dir.
+    assert (local.kind, local.endpoint) == ("local", None)
+    assert local.endpoint_file == tmp_path.resolve() / "workflow.url"
+    assert local.payment_deadline == 900.0
+    arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:order_fulfilment"
+    aws = load_settings(
+        "orders",
+        environ={
+            "MESH_WORKFLOW": "stepfunctions",
+            "MESH_WORKFLOW_STATE_MACHINE_ARN": arn,
+            "MESH_PAYMENT_DEADLINE_SECONDS": "600",
+        },
+    ).workflow
+    assert (aws.kind, aws.state_machine_arn, aws.endpoint_file, aws.payment_deadline) == (
+        "stepfunctions",
+        arn,
+        None,
+        600.0,
+    )
+    with pytest.raises(ConfigError, match="MESH_WORKFLOW_STATE_MACHINE_ARN is required"):
+        load_settings("orders", environ={"MESH_WORKFLOW": "stepfunctions"})
+    assert load_settings("orders", environ={"MESH_WORKFLOW": "off"}).workflow.kind == "off"
+    # Only orders runs the workflow.
+    assert load_settings("inventory", environ={"MESH_WORKFLOW": "local"}).workflow.kind == "off"

@@ -108,3 +108,80 @@ def test_env_is_parsed_sorted_and_defaults_to_none() -> None:
 def test_repository_gateway_runs_with_its_grpc_settings() -> None:
     env = dict(load_topology()["gateway"].env)
     assert "-event_engine_client" in env["GRPC_EXPERIMENTS"].split(",")
+
+
+def with_function(**body: Any) -> dict[str, Any]:
+    data = base()
+    data["functions"] = {"settle": {"depends_on": ["a"], **body}}
+    return data
+
+
+def test_functions_are_parsed_with_defaults() -> None:
+    topology = parse_topology(with_function())
+    spec = topology.functions["settle"]
+    assert (spec.depends_on, spec.timeout_seconds, spec.memory_mb) == (("a",), 10, 256)
+    assert spec.reserved_concurrency is None
+    assert spec.module == "functions.settle"
+    assert parse_topology(base()).functions == {}
+    data = base()
+    data["functions"] = None
+    assert parse_topology(data).functions == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"depends_on": []}, "functions.settle.depends_on: must be a non-empty list"),
+        ({"depends_on": "a"}, "functions.settle.depends_on"),
+        ({"depends_on": ["ghost"]}, "'ghost' is not a grpc service"),
+        ({"depends_on": ["a", "a"]}, "named twice"),
+        (
+            {"depends_on": ["a"], "timeout_seconds": 0},
+            "timeout_seconds: must be an integer in 1..900",
+        ),
+        ({"depends_on": ["a"], "timeout_seconds": 901}, "timeout_seconds"),
+        ({"depends_on": ["a"], "timeout_seconds": "10"}, "timeout_seconds"),
+        ({"depends_on": ["a"], "memory_mb": 64}, "memory_mb"),
+        ({"depends_on": ["a"], "memory_mb": True}, "memory_mb"),
+        ({"depends_on": ["a"], "reserved_concurrency": 0}, "reserved_concurrency"),
+        ({"depends_on": ["a"], "reserved_concurrency": 10**9}, "reserved_concurrency"),
+        ({"depends_on": ["a"], "handler": "os.system"}, "unknown keys"),
+        ("settle", "functions.settle: must be a mapping"),
+    ],
+)
+def test_malformed_functions_are_refused_with_the_key(body: Any, message: str) -> None:
+    data = base()
+    data["functions"] = {"settle": body}
+    with pytest.raises(TopologyError, match=message):
+        parse_topology(data)
+
+
+@pytest.mark.parametrize("name", ["Settle", "await-payment", "1st", "x" * 41, "a.b", "../etc"])
+def test_function_names_are_module_and_template_safe(name: str) -> None:
+    data = base()
+    data["functions"] = {name: {"depends_on": ["a"]}}
+    with pytest.raises(TopologyError, match="name must match"):
+        parse_topology(data)
+
+
+def test_functions_must_be_a_mapping() -> None:
+    data = base()
+    data["functions"] = ["settle"]
+    with pytest.raises(TopologyError, match="'functions' must be a mapping"):
+        parse_topology(data)
+
+
+def test_a_function_cannot_depend_on_the_http_gateway() -> None:
+    data = base()
+    data["services"]["gw"] = {"module": "gateway", "port": 8080, "protocol": "http"}
+    data["functions"] = {"settle": {"depends_on": ["gw"]}}
+    with pytest.raises(TopologyError, match="'gw' is not a grpc service"):
+        parse_topology(data)
+
+
+def test_repository_functions_have_a_module_each() -> None:
+    root = Path(__file__).resolve().parents[2]
+    functions = load_topology().functions
+    assert functions, "services.yaml names the workflow's functions"
+    for spec in functions.values():
+        assert (root / "functions" / f"{spec.name}.py").is_file(), spec.name

@@ -56,6 +56,9 @@ def orders_process(
         "ORDERS_DATABASE_URL": db_url,
         "MESH_ORDER_SETTLE_SECONDS": "0.2",
         "MESH_FAULT_EXIT_AT": fault,
+        # The crash points of the legacy lifecycle (commit, then confirm); under the
+        # workflow settling starts the execution (tests/integration/workflow).
+        "MESH_WORKFLOW": "off",
     }
     path = data / f"orders-{fault or 'clean'}.log"
     with path.open("ab") as log:

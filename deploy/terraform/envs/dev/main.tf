@@ -163,7 +163,7 @@ module "service" {
 
   shutdown_grace_seconds = var.shutdown_grace_seconds
   drain_seconds          = each.value.protocol == "http" ? var.gateway_drain_seconds : 0
-  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {}, lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}))
+  environment            = merge(each.value.env, { MESH_LOG_LEVEL = var.log_level }, each.key == local.entry ? local.gateway_env : {}, lookup(local.cache_env, each.key, {}), lookup(local.table_env, each.key, {}), lookup(local.workflow_env, each.key, {}))
   # Database settings as ECS secrets: where from the per-service secret,
   # who and the password from the RDS-managed one. Never plain environment.
   # ECS injects them once, at start; RDS rotates the password (every 7 days by

@@ -22,3 +22,8 @@ output "task_role_arn" {
   description = "Role the application runs as."
   value       = aws_iam_role.task.arn
 }
+
+output "task_role_name" {
+  description = "Name of the role the application runs as (the workflow module adds orders' Step Functions calls to it)."
+  value       = aws_iam_role.task.name
+}

@@ -13,9 +13,11 @@ locals {
   nat_count     = var.egress_mode == "nat" ? (var.single_nat_gateway ? 1 : var.az_count) : 0
   # Interface endpoints a Fargate task of this mesh needs when there is no NAT:
   # image pulls, logs (and EMF metrics), secrets, Cloud Map discovery, ECS Exec and
-  # X-Ray (the ADOT sidecar's traces).
+  # X-Ray (the ADOT sidecar's traces), and Step Functions (orders starts the
+  # order workflow and completes its payment wait).
   interface_endpoints = var.egress_mode == "endpoints" ? toset([
     "ecr.api", "ecr.dkr", "logs", "secretsmanager", "servicediscovery", "data-servicediscovery", "ssmmessages", "xray",
+    "states",
   ]) : toset([])
 }
 
