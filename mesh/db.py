@@ -55,6 +55,10 @@ __all__ = [
 
 log = logging.getLogger("mesh.db")
 
+# PostgreSQL connections per engine (per service process): RDS's max_connections
+# bounds this times the tasks of every sql service.
+POOL_SIZE = 10
+
 # invalid_password, invalid_authorization_specification
 _AUTH_SQLSTATES = frozenset({"28P01", "28000"})
 
@@ -211,8 +215,13 @@ def create_engine(
     engine = create_async_engine(
         url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        # No overflow: an overflow connection is closed when it comes back, so a
+        # steady load above the pool size opened and closed a PostgreSQL connection
+        # per checkout (a server backend and asyncpg's type introspection each, ms
+        # of CPU; `scripts/bench orders --profile` caught that introspection on the
+        # request path). A burst now waits for one of the pool's connections instead.
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         connect_args=_connect_args(ssl_context),
     )
     if password is not None:
