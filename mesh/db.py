@@ -48,6 +48,7 @@ __all__ = [
     "ensure_database",
     "is_auth_failure",
     "migrate",
+    "reader",
     "redact",
     "trace_statements",
     "use_password_source",
@@ -227,6 +228,20 @@ def create_engine(
     if password is not None:
         use_password_source(engine, password)
     return engine
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for reads that need no transaction of their own (the same pool).
+
+    On PostgreSQL its connections run in autocommit: a read is its statements
+    alone, without the BEGIN and ROLLBACK round trips SQLAlchemy's implicit
+    transaction adds (each statement sees its own snapshot, as under READ
+    COMMITTED anyway). SQLite keeps the engine as it is: its ``begin`` hook
+    serialises writers and must see every transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def ensure_database(
