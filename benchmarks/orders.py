@@ -11,7 +11,7 @@ servicers and stores behind one Starlette app, on the same databases, with the
 same token check, JSON code and access log, and no gRPC hop).
 
 Operations, each through the REST front with a customer's bearer token:
-CreateOrder with 1, 5 and 20 lines (distinct skus of 100), GetOrder of an
+CreateOrder with 1, 5 and 20 lines (distinct skus of 1,000; 200 with --quick), GetOrder of an
 order the customer owns, ListProducts. CPU per request is the user + system
 time of every process of a side over a measured window, divided by the answers
 in that window; per process too (replicas summed, ``catalog x2``). The mesh's
@@ -45,6 +45,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -61,6 +62,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks._auth import jwks_process
@@ -70,7 +72,12 @@ from benchmarks.gateway import cpu_seconds, free_port, wait_port
 from mesh.issuer import LocalIssuer, local_auth_env
 
 ROOT = Path(__file__).resolve().parents[1]
-SKUS = [f"sku-{i:03d}" for i in range(100)]
+# Enough products that concurrent orders seldom wait on each other's stock rows:
+# with a hundred, 16 orders of 20 lines queued on row locks, and a side starved of
+# CPU held them longer (a lock convoy measured instead of CPU).
+SKUS = [f"sku-{i:04d}" for i in range(1000)]
+QUICK_SKUS = 200
+SEEDERS = 16
 STOCK = 1_000_000_000
 CUSTOMERS = 16
 SIZES = (1, 5, 20)
@@ -100,14 +107,16 @@ def database_urls(base: str, run: str) -> dict[str, str]:
 
 
 async def drop_databases(urls: dict[str, str]) -> None:
+    names = [make_url(url).database for url in urls.values()]
+    for name in names:
+        # Only what database_urls made: this drops with FORCE.
+        if name is None or not re.fullmatch(r"bench_orders_[0-9a-f]{8}_[a-z]+", name):
+            raise ValueError(f"not a benchmark database: {name!r}")
     first = make_url(next(iter(urls.values())))
     admin = create_async_engine(first.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            for url in urls.values():
-                name = make_url(url).database
-                if name is None or not name.startswith("bench_orders_"):
-                    raise ValueError(f"not a benchmark database: {name!r}")
+            for name in names:
                 await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         await admin.dispose()
@@ -175,16 +184,18 @@ def monolith(urls: dict[str, str], data: Path, out: Path) -> Iterator[Side]:
 @dataclass
 class Shop:
     tokens: list[str]
+    skus: list[str]
     orders: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
-    def of(cls, issuer: LocalIssuer) -> Shop:
+    def of(cls, issuer: LocalIssuer, skus: list[str]) -> Shop:
         return cls(
             [
                 issuer.mint(f"bench-{i}", ["orders.read", "orders.write"], ttl=TOKEN_TTL)
                 for i in range(CUSTOMERS)
-            ]
+            ],
+            skus,
         )
 
     def _raw(self, method: str, path: str, customer: int, body: bytes = b"") -> bytes:
@@ -199,7 +210,7 @@ class Shop:
     def create(self, size: int) -> Callable[[], Request]:
         def make() -> Request:
             customer = self.rng.randrange(CUSTOMERS)
-            lines = [{"sku": s, "quantity": 1} for s in sorted(self.rng.sample(SKUS, size))]
+            lines = [{"sku": s, "quantity": 1} for s in sorted(self.rng.sample(self.skus, size))]
             body = json.dumps({"requestId": f"bench-{uuid.uuid4().hex}", "lines": lines})
 
             def keep(reply: bytes) -> None:
@@ -226,10 +237,12 @@ class Shop:
         return ops
 
 
-async def seed(base: str, admin: str) -> None:
+async def seed(base: str, admin: str, skus: list[str]) -> None:
     auth = {"Authorization": f"Bearer {admin}"}
-    async with httpx.AsyncClient(timeout=30) as http:
-        for i, sku in enumerate(SKUS):
+    todo = iter(enumerate(skus))
+
+    async def seeder(http: httpx.AsyncClient) -> None:
+        for i, sku in todo:
             product = {
                 "sku": sku,
                 "displayName": f"Product {i}",
@@ -240,6 +253,9 @@ async def seed(base: str, admin: str) -> None:
             reply.raise_for_status()
             reply = await http.put(f"{base}/v1/stocks/{sku}", json={"onHand": STOCK}, headers=auth)
             reply.raise_for_status()
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(*(seeder(http) for _ in range(SEEDERS)))
 
 
 # ---------------------------------------------------------------- measuring
@@ -500,7 +516,7 @@ async def bench(opts: argparse.Namespace, mesh: Mesh, mono: Side, shop: Shop) ->
     )
 
     if opts.profile is not None:
-        seconds = max(opts.duration, 5.0)
+        seconds = max(opts.duration, 15.0)  # enough samples per process
         _say(f"profiling every process for {seconds:g} s of closed-loop create-5 ({opts.profile})")
         for name in SIDES:
             spies = profile([side_of[name]], opts.profile, seconds)
@@ -564,7 +580,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds in 1..20, --duration in 0.2..600, --warm-up in 0..60 seconds")
     if not 1 <= opts.concurrency <= 256:
         parser.error("--concurrency in 1..256")
-    if make_url(opts.postgres).get_backend_name() != "postgresql":
+    try:
+        backend = make_url(opts.postgres).get_backend_name()
+    except ArgumentError:
+        backend = ""
+    if backend != "postgresql":
         parser.error("--postgres must be a postgresql+asyncpg:// URL")
     run = uuid.uuid4().hex[:8]
     urls = database_urls(opts.postgres, run)
@@ -583,8 +603,9 @@ def main(argv: list[str] | None = None) -> int:
             mesh.start()
             issuer = LocalIssuer.load_or_create(data)
             admin = issuer.mint("bench-admin", ["catalog.write", "inventory.write"], ttl=TOKEN_TTL)
-            asyncio.run(seed(mesh.base, admin))
-            shop = Shop.of(issuer)
+            skus = SKUS[:QUICK_SKUS] if opts.quick else SKUS
+            asyncio.run(seed(mesh.base, admin, skus))
+            shop = Shop.of(issuer, skus)
             with monolith(urls, data, Path(tmp) / "monolith.out") as mono:
                 code = asyncio.run(bench(opts, mesh, mono, shop))
         finally:
