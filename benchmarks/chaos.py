@@ -138,8 +138,16 @@ def _alive(pid: int) -> bool:
 class Mesh:
     """The local mesh as scripts/run starts it, in its own data dir."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(
+        self,
+        data: Path,
+        *,
+        args: tuple[str, ...] = ("--replicas", "orders=2"),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data = data
+        self.args = args  # the runner's own, after its data dir and port offset
+        self.env = DRILL_ENV if env is None else env
         self.offset = _free_offset()
         self.out = data.parent / "runner.out"
         self.process: subprocess.Popen[bytes] | None = None
@@ -159,13 +167,12 @@ class Mesh:
                     str(self.data),
                     "--port-offset",
                     str(self.offset),
-                    "--replicas",
-                    "orders=2",
+                    *self.args,
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
-                env={**os.environ, **DRILL_ENV},
+                env={**os.environ, **self.env},
             )
         deadline = time.monotonic() + 180
         while "Press Ctrl-C" not in self.out.read_text():

@@ -48,12 +48,17 @@ __all__ = [
     "ensure_database",
     "is_auth_failure",
     "migrate",
+    "reader",
     "redact",
     "trace_statements",
     "use_password_source",
 ]
 
 log = logging.getLogger("mesh.db")
+
+# PostgreSQL connections per engine (per service process): RDS's max_connections
+# bounds this times the tasks of every sql service.
+POOL_SIZE = 10
 
 # invalid_password, invalid_authorization_specification
 _AUTH_SQLSTATES = frozenset({"28P01", "28000"})
@@ -211,13 +216,32 @@ def create_engine(
     engine = create_async_engine(
         url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
+        # No overflow: an overflow connection is closed when it comes back, so a
+        # steady load above the pool size opened and closed a PostgreSQL connection
+        # per checkout (a server backend and asyncpg's type introspection each, ms
+        # of CPU; `scripts/bench orders --profile` caught that introspection on the
+        # request path). A burst now waits for one of the pool's connections instead.
+        pool_size=POOL_SIZE,
+        max_overflow=0,
         connect_args=_connect_args(ssl_context),
     )
     if password is not None:
         use_password_source(engine, password)
     return engine
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for reads that need no transaction of their own (the same pool).
+
+    On PostgreSQL its connections run in autocommit: a read is its statements
+    alone, without the BEGIN and ROLLBACK round trips SQLAlchemy's implicit
+    transaction adds (each statement sees its own snapshot, as under READ
+    COMMITTED anyway). SQLite keeps the engine as it is: its ``begin`` hook
+    serialises writers and must see every transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def ensure_database(

@@ -17,6 +17,7 @@ import yaml
 __all__ = [
     "STORE_KINDS",
     "FunctionSpec",
+    "Scaling",
     "ServiceSpec",
     "StoreKind",
     "Topology",
@@ -37,6 +38,7 @@ _FIELDS = {
     "store",
     "env",
     "forwards_principal",
+    "scaling",
 }
 StoreKind = Literal["sql", "redis", "dynamodb", "none"]
 # What a service keeps its state in: PostgreSQL (SQLite locally), ElastiCache
@@ -61,6 +63,14 @@ class TopologyError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Scaling:
+    """ECS target tracking for a service (docs/capacity.md derives the numbers)."""
+
+    cpu_target: int  # average CPU utilisation aimed for, percent
+    max_tasks: int
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     name: str
     module: str
@@ -75,6 +85,8 @@ class ServiceSpec:
     # Calls other services on behalf of its caller (passes the principal on); with
     # mutual TLS, services believe principal metadata only from these and the gateway.
     forwards_principal: bool = False
+    # Autoscaling on ECS; None: the Terraform defaults.
+    scaling: Scaling | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +267,34 @@ def _parse_service(name: Any, body: Any, source: str) -> ServiceSpec:
     if protocol == "http" and grpc_service is not None:
         raise TopologyError(f"{where}.grpc_service: only grpc services serve one")
     env = _parse_env(body.get("env", {}), f"{where}.env")
+    scaling = _parse_scaling(body.get("scaling"), replicas, f"{where}.scaling")
     return ServiceSpec(
-        name, module, port, protocol, tuple(deps), replicas, store, grpc_service, env, forwards
+        name,
+        module,
+        port,
+        protocol,
+        tuple(deps),
+        replicas,
+        store,
+        grpc_service,
+        env,
+        forwards,
+        scaling,
     )
+
+
+def _parse_scaling(raw: Any, replicas: int, where: str) -> Scaling | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"cpu_target", "max_tasks"}:
+        raise TopologyError(f"{where}: must be a mapping of cpu_target and max_tasks")
+    target, most = raw["cpu_target"], raw["max_tasks"]
+    # The bounds the ecs_service module's variables accept.
+    if not isinstance(target, int) or isinstance(target, bool) or not 10 <= target <= 90:
+        raise TopologyError(f"{where}.cpu_target: must be an integer percentage in 10..90")
+    if not isinstance(most, int) or isinstance(most, bool) or not replicas <= most <= 100:
+        raise TopologyError(f"{where}.max_tasks: must be an integer in replicas..100")
+    return Scaling(target, most)
 
 
 def _parse_env(raw: Any, where: str) -> tuple[tuple[str, str], ...]:

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from mesh.db import reader
 from mesh.timeutil import now_us
 from services.catalog.models import products
 from services.catalog.port import ProductRecord, already_exists, not_found
@@ -24,6 +25,7 @@ def _record(row: Any) -> ProductRecord:
 class SqlCatalogStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.reads = reader(engine)  # one SELECT each: no BEGIN/ROLLBACK round trips
 
     async def create(self, record: ProductRecord) -> ProductRecord:
         now = now_us()
@@ -36,7 +38,7 @@ class SqlCatalogStore:
         return record
 
     async def get(self, sku: str) -> ProductRecord:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (await conn.execute(select(products).where(products.c.sku == sku))).first()
         if row is None:
             raise not_found(sku)
@@ -45,7 +47,7 @@ class SqlCatalogStore:
     async def get_many(self, skus: Iterable[str]) -> dict[str, ProductRecord]:
         """The products among ``skus`` that exist, by sku (one query)."""
         wanted = sorted(set(skus))
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = (await conn.execute(select(products).where(products.c.sku.in_(wanted)))).all()
         return {row.sku: _record(row) for row in rows}
 
@@ -58,7 +60,7 @@ class SqlCatalogStore:
             query = query.where(products.c.sku > after)
         if active is not None:
             query = query.where(products.c.active == active)
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_record(r) for r in rows[:limit]], len(rows) > limit
 

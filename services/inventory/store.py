@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -137,9 +137,8 @@ class InventoryStore:
         expires = now + (int(ttl * 1_000_000) if ttl is not None else self.reservation_ttl_us)
         try:
             async with self.engine.begin() as conn:
-                existing = await self._reservation(conn, reservation_id)
-                if existing is not None:
-                    return _same_or_conflict(existing, lines)
+                # A repeated id fails this insert (the unique key) and is answered below,
+                # so a new reservation does not pay a read first.
                 await conn.execute(
                     insert(reservations).values(
                         reservation_id=reservation_id,
@@ -149,31 +148,26 @@ class InventoryStore:
                         expire_time=expires,
                     )
                 )
-                # Sorted by sku, so concurrent reservations lock rows in one order (no deadlock).
-                for sku, quantity in lines:
-                    taken = await conn.execute(
-                        update(stock)
-                        .where(stock.c.sku == sku, stock.c.on_hand - stock.c.reserved >= quantity)
-                        .values(reserved=stock.c.reserved + quantity, update_time=now)
+                short = await _take(conn, lines, now)
+                if short is not None:
+                    sku, quantity = short
+                    current = await self._stock(conn, sku)  # NotFound if unknown
+                    raise FailedPrecondition(
+                        f"insufficient stock for {sku!r}: {quantity} requested, "
+                        f"{current.on_hand - current.reserved} available",
+                        reason="INSUFFICIENT_STOCK",
+                        metadata={
+                            "sku": sku,
+                            "requested": str(quantity),
+                            "available": str(current.on_hand - current.reserved),
+                        },
                     )
-                    if taken.rowcount == 0:
-                        current = await self._stock(conn, sku)  # NotFound if unknown
-                        raise FailedPrecondition(
-                            f"insufficient stock for {sku!r}: {quantity} requested, "
-                            f"{current.on_hand - current.reserved} available",
-                            reason="INSUFFICIENT_STOCK",
-                            metadata={
-                                "sku": sku,
-                                "requested": str(quantity),
-                                "available": str(current.on_hand - current.reserved),
-                            },
-                        )
                 await conn.execute(
                     insert(reservation_lines),
                     [{"reservation_id": reservation_id, "sku": s, "quantity": q} for s, q in lines],
                 )
         except IntegrityError:
-            # The same id was inserted concurrently; answer as a repeat would.
+            # The id exists (a repeat, or a concurrent twin): answer as a repeat would.
             async with self.engine.connect() as conn:
                 existing = await self._reservation(conn, reservation_id)
             if existing is None:
@@ -258,21 +252,26 @@ class InventoryStore:
             condition.append(reservations.c.expire_time <= lapsed_by)
         async with self.engine.begin() as conn:
             # Whoever flips the state owns the stock change: a concurrent repeat
-            # sees rowcount 0 (PostgreSQL re-checks the WHERE after the row lock;
+            # sees no row (PostgreSQL re-checks the WHERE after the row lock;
             # SQLite's BEGIN IMMEDIATE runs writers one at a time).
-            flipped = await conn.execute(
-                update(reservations).where(*condition).values(state=target, update_time=now)
-            )
-            if flipped.rowcount == 0 and quiet:
-                return None
-            record = await self._reservation(conn, reservation_id)
-            if record is None:
-                raise NotFound(
-                    f"reservation {reservation_id!r} not found",
-                    reason="RESERVATION_NOT_FOUND",
-                    metadata={"reservation_id": reservation_id},
+            flipped = (
+                await conn.execute(
+                    update(reservations)
+                    .where(*condition)
+                    .values(state=target, update_time=now)
+                    .returning(reservations.c.create_time, reservations.c.expire_time)
                 )
-            if flipped.rowcount == 0:
+            ).first()
+            if flipped is None:
+                if quiet:
+                    return None
+                record = await self._reservation(conn, reservation_id)
+                if record is None:
+                    raise NotFound(
+                        f"reservation {reservation_id!r} not found",
+                        reason="RESERVATION_NOT_FOUND",
+                        metadata={"reservation_id": reservation_id},
+                    )
                 if record.state != target:
                     raise FailedPrecondition(
                         f"reservation {reservation_id!r} is {record.state.lower()}",
@@ -280,11 +279,14 @@ class InventoryStore:
                         metadata={"reservation_id": reservation_id, "state": record.state},
                     )
                 return record
-            for sku, quantity in record.lines:
-                values: dict[str, Any] = {"update_time": now}
-                for column, sign in _MOVES[source, target].items():
-                    values[column] = stock.c[column] + sign * quantity
-                await conn.execute(update(stock).where(stock.c.sku == sku).values(**values))
+            record = ReservationRecord(
+                reservation_id,
+                target,
+                await _lines(conn, reservation_id),
+                flipped.create_time,
+                flipped.expire_time,
+            )
+            await _move(conn, record.lines, _MOVES[source, target], now)
             return record
 
     async def _reservation(
@@ -297,20 +299,82 @@ class InventoryStore:
         ).first()
         if row is None:
             return None
-        lines = (
-            await conn.execute(
-                select(reservation_lines.c.sku, reservation_lines.c.quantity)
-                .where(reservation_lines.c.reservation_id == reservation_id)
-                .order_by(reservation_lines.c.sku)
-            )
-        ).all()
         return ReservationRecord(
             reservation_id,
             row.state,
-            tuple((str(line.sku), int(line.quantity)) for line in lines),
+            await _lines(conn, reservation_id),
             row.create_time,
             row.expire_time,
         )
+
+
+async def _lines(conn: AsyncConnection, reservation_id: str) -> tuple[tuple[str, int], ...]:
+    rows = (
+        await conn.execute(
+            select(reservation_lines.c.sku, reservation_lines.c.quantity)
+            .where(reservation_lines.c.reservation_id == reservation_id)
+            .order_by(reservation_lines.c.sku)
+        )
+    ).all()
+    return tuple((str(line.sku), int(line.quantity)) for line in rows)
+
+
+async def _lock(conn: AsyncConnection, lines: Sequence[tuple[str, int]]) -> None:
+    """Lock the lines' stock rows in sku order before one statement updates them all.
+
+    An UPDATE of several rows locks them in whatever order its plan visits them;
+    two of them crossing would deadlock. Taken in sku order first (as the one
+    UPDATE per line used to), concurrent reservations queue instead. SQLite
+    needs none: its writers run one at a time.
+    """
+    if len(lines) > 1 and conn.dialect.name == "postgresql":
+        await conn.execute(
+            select(stock.c.sku)
+            .where(stock.c.sku.in_([sku for sku, _ in lines]))
+            .order_by(stock.c.sku)
+            .with_for_update()
+        )
+
+
+def _per_line(lines: Sequence[tuple[str, int]]) -> Any:
+    """Each row's own quantity, in one statement (a single line needs no CASE)."""
+    if len(lines) == 1:
+        return lines[0][1]
+    return case(dict(lines), value=stock.c.sku)
+
+
+async def _take(
+    conn: AsyncConnection, lines: Sequence[tuple[str, int]], now: int
+) -> tuple[str, int] | None:
+    """Reserve every line in one conditional UPDATE; the first line that could not be
+    (sorted by sku), if any. The caller's transaction then rolls back the others."""
+    await _lock(conn, lines)
+    wanted = _per_line(lines)
+    taken = await conn.execute(
+        update(stock)
+        .where(
+            stock.c.sku.in_([sku for sku, _ in lines]),
+            stock.c.on_hand - stock.c.reserved >= wanted,
+        )
+        .values(reserved=stock.c.reserved + wanted, update_time=now)
+        .returning(stock.c.sku)
+    )
+    done = set(taken.scalars().all())
+    return next(((s, q) for s, q in lines if s not in done), None)
+
+
+async def _move(
+    conn: AsyncConnection, lines: Sequence[tuple[str, int]], signs: dict[str, int], now: int
+) -> None:
+    """Move every line's quantity on its stock row (columns by sign), in one UPDATE."""
+    await _lock(conn, lines)
+    per_line = _per_line(lines)
+    values: dict[str, Any] = {"update_time": now}
+    for column, sign in signs.items():
+        values[column] = stock.c[column] + sign * per_line
+    await conn.execute(
+        update(stock).where(stock.c.sku.in_([sku for sku, _ in lines])).values(**values)
+    )
 
 
 def _moved(record: ReservationRecord | None) -> ReservationRecord:

@@ -40,6 +40,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from grpc import aio
@@ -58,7 +59,7 @@ from mesh.errors import (
 )
 from mesh.paging import PageTokens, page_size
 from mesh.principal import Principal
-from mesh.timeutil import to_timestamp
+from mesh.timeutil import now_us, to_timestamp
 from mesh.validation import ID_PATTERN, Violations, parse_name, validate_lines
 from services.orders.events import OrderEvents
 from services.orders.lifecycle import Lifecycle, order_closed
@@ -309,8 +310,12 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
             except NotFound:
                 return None
         self._step("after-commit")
-        await self.store.set_status(order.order_id, PENDING, CONFIRMED)
+        now = now_us()
+        confirmed = await self.store.set_status(order.order_id, PENDING, CONFIRMED, at=now)
         self.events.publish(order.order_id)
+        if confirmed:
+            # This call moved it: its state is known without reading it back.
+            return replace(order, status=CONFIRMED, update_time=now)
         return await self.store.get(order.order_id)
 
     def _same_request(self, existing: OrderRecord, print_: str) -> OrderRecord:

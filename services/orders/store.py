@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mesh.db import reader
 from mesh.errors import NotFound
 from mesh.timeutil import now_us
 from services.orders.models import order_lines, orders
@@ -64,8 +65,10 @@ class OrderRecord:
 class OrdersStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self.reads = reader(engine)
 
     async def create(self, record: OrderRecord) -> OrderRecord:
+        """The order as written (its times set); what was written is known, so not read back."""
         now = now_us()
         try:
             async with self.engine.begin() as conn:
@@ -100,10 +103,10 @@ class OrdersStore:
             if await self.by_request_id(record.owner, record.request_id) is not None:
                 raise DuplicateRequest(record.request_id) from exc
             raise
-        return await self.get(record.order_id)
+        return replace(record, create_time=now, update_time=now)
 
     async def get(self, order_id: str) -> OrderRecord:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             found = await self._load(conn, orders.c.order_id == order_id, 1)
         if not found:
             raise NotFound(
@@ -114,7 +117,7 @@ class OrdersStore:
         return found[0]
 
     async def by_request_id(self, owner: str, request_id: str) -> OrderRecord | None:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             found = await self._load(
                 conn, and_(orders.c.owner == owner, orders.c.request_id == request_id), 1
             )
@@ -135,17 +138,23 @@ class OrdersStore:
                     and_(orders.c.create_time == time, orders.c.order_id < order_id),
                 ),
             )
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             found = await self._load(conn, condition, limit + 1)
         return found[:limit], len(found) > limit
 
-    async def set_status(self, order_id: str, expected: str, status: str) -> bool:
-        """Moves the order from ``expected`` to ``status``; False if it was not in ``expected``."""
+    async def set_status(
+        self, order_id: str, expected: str, status: str, *, at: int | None = None
+    ) -> bool:
+        """Moves the order from ``expected`` to ``status``; False if it was not in ``expected``.
+
+        ``at`` is the update time to write (µs; default now), so a caller that
+        knows the order can tell its new state without reading it back.
+        """
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(orders)
                 .where(orders.c.order_id == order_id, orders.c.status == expected)
-                .values(status=status, update_time=now_us())
+                .values(status=status, update_time=now_us() if at is None else at)
             )
         return bool(result.rowcount)
 

@@ -185,3 +185,37 @@ def test_repository_functions_have_a_module_each() -> None:
     assert functions, "services.yaml names the workflow's functions"
     for spec in functions.values():
         assert (root / "functions" / f"{spec.name}.py").is_file(), spec.name
+
+
+@pytest.mark.parametrize(
+    ("scaling", "message"),
+    [
+        ([60, 4], "must be a mapping of cpu_target and max_tasks"),
+        ({"cpu_target": 60}, "must be a mapping of cpu_target and max_tasks"),
+        ({"cpu_target": 60, "max_tasks": 4, "min": 1}, "must be a mapping"),
+        ({"cpu_target": "60", "max_tasks": 4}, "scaling.cpu_target"),
+        ({"cpu_target": True, "max_tasks": 4}, "scaling.cpu_target"),
+        ({"cpu_target": 95, "max_tasks": 4}, "scaling.cpu_target"),
+        ({"cpu_target": 5, "max_tasks": 4}, "scaling.cpu_target"),
+        ({"cpu_target": 60.5, "max_tasks": 4}, "scaling.cpu_target"),
+        ({"cpu_target": 60, "max_tasks": 1}, "scaling.max_tasks: must be an integer in replicas"),
+        ({"cpu_target": 60, "max_tasks": 101}, "scaling.max_tasks"),
+        ({"cpu_target": 60, "max_tasks": 10**12}, "scaling.max_tasks"),
+        ({"cpu_target": 60, "max_tasks": None}, "scaling.max_tasks"),
+    ],
+)
+def test_malformed_scaling_is_refused_with_the_key(scaling: Any, message: str) -> None:
+    data = base()
+    data["services"]["a"].update(replicas=2, scaling=scaling)
+    with pytest.raises(TopologyError, match=f"services.a.*{message}"):
+        parse_topology(data)
+
+
+def test_scaling_is_optional_and_read_when_given() -> None:
+    data = base()
+    data["services"]["a"]["scaling"] = {"cpu_target": 55, "max_tasks": 12}
+    topology = parse_topology(data)
+    scaling = topology["a"].scaling
+    assert scaling is not None
+    assert (scaling.cpu_target, scaling.max_tasks) == (55, 12)
+    assert topology["b"].scaling is None

@@ -21,6 +21,10 @@ locals {
       replicas   = try(svc.replicas, 1)
       store      = try(svc.store, "none")
       env        = try(svc.env, {})
+      # Autoscaling from docs/capacity.md (services.yaml `scaling:`); max_replicas
+      # and the module's 60 % for a service without one.
+      cpu_target = try(svc.scaling.cpu_target, 60)
+      max_tasks  = try(svc.scaling.max_tasks, var.max_replicas)
     }
   }
 
@@ -152,8 +156,10 @@ module "service" {
   port          = each.value.port
   protocol      = each.value.protocol
   desired_count = each.value.replicas
-  max_count     = max(each.value.replicas, var.max_replicas)
+  max_count     = max(each.value.replicas, each.value.max_tasks)
   discovers     = length(each.value.depends_on) > 0
+
+  cpu_target_percent = each.value.cpu_target
 
   image            = local.image
   repository_arn   = module.ecr.repository_arn

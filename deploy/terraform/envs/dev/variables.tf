@@ -136,7 +136,7 @@ variable "cpu_architecture" {
 
 variable "max_replicas" {
   type        = number
-  description = "Autoscaling maximum per service (the minimum is its replicas in services.yaml)."
+  description = "Autoscaling maximum of a service without a scaling block in services.yaml (the minimum is its replicas there)."
   default     = 4
 
   validation {
