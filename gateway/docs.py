@@ -154,7 +154,7 @@ def docs_page(title: str, assets: DocsAssets) -> bytes:
         f'<link rel="stylesheet" href="docs/{assets.style}">'
         f'<link rel="icon" type="image/png" href="docs/{assets.icon}">'
         "</head><body>"
-        '<noscript><p>This reference needs JavaScript. The API description itself is '
+        "<noscript><p>This reference needs JavaScript. The API description itself is "
         '<a href="openapi.json">openapi.json</a> (OpenAPI 3.1).</p></noscript>'
         '<div id="swagger-ui"></div>'
         f'<script src="docs/{assets.bundle}"></script>'
