@@ -294,6 +294,13 @@ def parse_hey(out: str, cpu: float) -> dict[str, float]:
     }
 
 
+def idle_cpu(pid: int, seconds: float) -> float:
+    """Milliseconds of CPU per second the process spends with no requests."""
+    cpu0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - cpu0) / seconds * 1e3
+
+
 def combine(runs: list[dict[str, float]]) -> dict[str, float]:
     """Rounds of one front: CPU over all requests, the other figures averaged."""
     requests = sum(r["requests"] for r in runs)
@@ -441,6 +448,9 @@ def main() -> None:
         rates = fixed or [max(50.0, round(saturation * s / 50) * 50) for s in shares]
 
         pair = (GATEWAY, NAIVE)
+        # What a front spends with no traffic (the gateway polls the registry and
+        # health-checks its backends): part of CPU per request, more so at low rates.
+        idle = {name: idle_cpu(every[name].pid, min(opts.seconds, 3.0)) for name in pair}
         fixed_runs: dict[float, dict[str, list[dict[str, float]]]] = {
             rate: {name: [] for name in pair} for rate in rates
         }
@@ -484,6 +494,11 @@ def main() -> None:
         f" {closed_rows[NAIVE]['cpu_ms'] / closed_rows[GATEWAY]['cpu_ms']:.2f}"
         " (per round " + ", ".join(f"{r:.2f}" for r in per_round) + "),"
         f" throughput gateway/naive {share:.2f}"
+    )
+    print(
+        "idle CPU, ms per second: "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in idle.items())
+        + " (included in CPU per request above)"
     )
     print(f"gRPC env of both fronts (services.yaml's gateway env): {grpc_env or 'none'}")
     print(
