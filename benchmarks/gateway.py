@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -207,18 +208,21 @@ def fetch(url: str, token: str) -> tuple[int, bytes]:
         return int(reply.status), reply.read()
 
 
-def wait_answer(front: Front, token: str, timeout: float = 30.0) -> object:
+def wait_answer(front: Front, token: str, timeout: float = 90.0) -> object:
     """The front's answer once it has one (the gateway finds orders through the registry)."""
     deadline = time.monotonic() + timeout
+    last = ""
     while True:
         try:
             status, body = fetch(front.url, token)
             if status == 200:
                 return json.loads(body)
-        except OSError:
-            pass
+        except urllib.error.HTTPError as error:
+            last = f"{error.code} {error.read()[:300]!r}"
+        except OSError as error:
+            last = str(error)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{front.name}: no 200 from {front.url}")
+            raise RuntimeError(f"{front.name}: no 200 from {front.url} (last: {last})")
         time.sleep(0.2)
 
 
