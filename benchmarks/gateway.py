@@ -1,22 +1,39 @@
-"""``scripts/bench gateway``: what the gateway costs per request, on loopback.
+"""``scripts/bench gateway``: what the gateway costs per request against a naive proxy, on equal terms.
 
-Against one echo backend process: (a) a direct grpc.aio client, (b) the
-gateway under wrk keep-alive load, (c) a naive FastAPI proxy under the same
-load. CPU per request is the front process's user+system time (from
-/proc/<pid>/stat) over the measured window divided by the requests served.
+Both fronts serve ``GET /v1/orders/{id}`` from one backend process: the shop's
+``OrdersService`` contract with a canned order (5 priced lines with Money
+amounts, a total, a status enum, two Timestamps; see :mod:`benchmarks._servers`),
+on the mesh runtime and registered as ``orders`` in a local registry file.
 
-The gateway runs as ``python -m gateway`` runs it (uvicorn options from
-:func:`gateway.__main__.uvicorn_options`, environment from services.yaml), with
-the rate limit off (one wrk client would measure 429s) and no tokens
-(``MESH_GATEWAY_AUTH=none``); the naive proxy as one runs it by hand. Two more
-gateway rows send a valid bearer token on every request, verified against the
-local issuer's JWKS: with the verified-token cache (the default) and without it
-(``MESH_GATEWAY_JWT_CACHE_SIZE=0``: an RS256 check per request). All rows post
-the same body to ``/v1/echo``. The fronts alternate for ``--rounds`` rounds,
-since 2 shared cores drift by about 5% between runs. A last control row runs
-the naive proxy with the gateway's gRPC environment, to show how much of the
-gap that environment alone explains; it is not part of the ratio.
-Ends with ``ratio: X.XX`` = naive CPU per request / gateway (no token) CPU per request.
+- **gateway**: ``python -m gateway`` itself, one worker, finding orders
+  through the registry with the mesh's discovery-backed channels (as under
+  ``scripts/run``), verifying the bearer token every request carries (the
+  route needs ``orders.read``; the verified-token cache at its default).
+- **naive FastAPI**: what a person writes: a FastAPI route, a plain
+  ``grpc.aio`` channel to the backend's address, ``json_format`` to JSON, run
+  with the flags a person tuning it sets (uvloop, httptools).
+
+Equal terms: both get services.yaml's gateway ``env`` (``GRPC_EXPERIMENTS``),
+uvloop and httptools, no access log (the gateway's is off here; uvicorn's is
+off on the naive one), no rate limit, no tracing. The one difference left
+favours the naive proxy: it checks no token. Both answer the same JSON (checked
+before measuring). "naive, defaults" (``uvicorn.run(app)``: uvicorn's access log
+on, no gRPC env) is shown for information only.
+
+CPU per request is the front process's user+system time (/proc/<pid>/stat)
+over the measured window divided by the requests served.
+
+1. **At equal request rates** (the ratio): ``hey`` sends a fixed rate (``-q``
+   per worker times ``-c`` workers) to each front in turn, at 25, 45 and 65 % of
+   the slower front's closed-loop throughput (or ``--rates``). At different
+   rates the faster front would also batch more, which is not what is compared.
+2. **Closed loop** (second section): ``wrk`` with 32 keep-alive connections,
+   each sending again at once: throughput and latency at saturation.
+
+Fronts alternate within every round, since 2 shared cores drift by about 5%.
+The last line is ``ratio: X.XX`` = naive CPU per request / gateway CPU per
+request at equal rate, the mean of the per-rate ratios. ``--quick`` (one
+round of 2 s, one rate, no tracing or token-verify rows) checks that it runs.
 """
 
 from __future__ import annotations
@@ -32,8 +49,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks._auth import (
@@ -44,12 +64,16 @@ from benchmarks._auth import (
     jwks_process,
     verify_cost,
 )
+from benchmarks._servers import ORDER_ID
 from mesh.issuer import LocalIssuer
 
-JWT_CACHED = "gateway + JWT cached"
-JWT_VERIFY = "gateway + JWT verify"
-PAYLOAD = {"name": "bench", "i32": 7, "tags": ["a", "b"], "color": "COLOR_RED"}
+GATEWAY = "gateway"
+NAIVE = "naive FastAPI"
+NAIVE_DEFAULTS = "naive, defaults"
+JWT_VERIFY = "gateway, no token cache"
+PATH = f"/v1/orders/{ORDER_ID}"
 CONNECTIONS = 32
+RATE_SHARES = (0.25, 0.45, 0.65)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -64,7 +88,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -84,116 +108,151 @@ def gateway_env() -> dict[str, str]:
 
 
 def gateway_rows(
-    grpc_env: dict[str, str], issuer: LocalIssuer, jwks_url: str
+    grpc_env: dict[str, str], issuer: LocalIssuer, jwks_url: str, registry_file: Path
 ) -> dict[str, dict[str, str]]:
-    """The environment of each gateway row: no token, then tokens with and without the cache."""
-    # One wrk client is one rate-limit client: with the limit on, the rows would count 429s.
-    unlimited = {**grpc_env, "MESH_GATEWAY_RATE_LIMIT_RPS": "0"}
-    return {
-        "gateway": {**unlimited, "MESH_GATEWAY_AUTH": "none"},
-        JWT_CACHED: {
-            **unlimited,
-            **gateway_auth_env(issuer, jwks_url, cache_size=DEFAULT_CACHE_SIZE),
-        },
-        JWT_VERIFY: {**unlimited, **gateway_auth_env(issuer, jwks_url, cache_size=0)},
+    """The environment of each ``python -m gateway`` row (its port is added at start)."""
+    common = {
+        **grpc_env,
+        "MESH_GATEWAY_HOST": "127.0.0.1",
+        "MESH_GATEWAY_WORKERS": "1",
+        # One load generator is one rate-limit client: with the limit on, rows would count 429s.
+        "MESH_GATEWAY_RATE_LIMIT_RPS": "0",
+        # Equal terms: the naive proxy runs without uvicorn's access log.
+        "MESH_GATEWAY_ACCESS_LOG": "false",
+        "MESH_GATEWAY_LOG_LEVEL": "warning",
+        "MESH_DATA_DIR": str(registry_file.parent),
+        "MESH_REGISTRY": "local",
+        "MESH_REGISTRY_FILE": str(registry_file),
+        "MESH_TRACES_EXPORTER": "none",
     }
+    return {
+        GATEWAY: {**common, **gateway_auth_env(issuer, jwks_url, cache_size=DEFAULT_CACHE_SIZE)},
+        JWT_VERIFY: {**common, **gateway_auth_env(issuer, jwks_url, cache_size=0)},
+    }
+
+
+@dataclass
+class Front:
+    """One HTTP front under test: how to start it and what each request carries."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+def fronts(
+    grpc_env: dict[str, str],
+    issuer: LocalIssuer,
+    jwks_url: str,
+    registry_file: Path,
+    backend_port: int,
+) -> dict[str, Front]:
+    """Every row's front, gateway first; the naive proxy gets the gateway's gRPC environment."""
+    rows = gateway_rows(grpc_env, issuer, jwks_url, registry_file)
+    result = {
+        name: Front(name, [sys.executable, "-m", "gateway"], env) for name, env in rows.items()
+    }
+    naive = [sys.executable, "-m", "benchmarks._servers", "naive"]
+    for front in result.values():
+        front.env["MESH_GATEWAY_PORT"] = str(front.port)
+    result[NAIVE] = Front(NAIVE, [*naive, "{port}", str(backend_port)], dict(grpc_env))
+    result[NAIVE_DEFAULTS] = Front(
+        NAIVE_DEFAULTS, [*naive, "{port}", str(backend_port), "defaults"], {}
+    )
+    return result
+
+
+# The fronts' environments are exactly what a row names: nothing of the caller's gRPC or
+# mesh settings leaks in (an exported GRPC_EXPERIMENTS would make "defaults" a lie).
+def _clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MESH_", "GRPC_", "OTEL_"))}
 
 
 @contextmanager
-def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._servers", *args],
-        # Access lines go to stderr (the one log stream of every process): not measured.
+def running(front: Front) -> Iterator[Front]:
+    argv = [a.replace("{port}", str(front.port)) for a in front.argv]
+    front.proc = subprocess.Popen(
+        argv,
+        # Log lines are not measured; uvicorn's access lines on "defaults" still get formatted.
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env={**_clean_environ(), **front.env},
     )
     try:
-        yield proc
+        wait_port(front.port, front.proc)
+        yield front
     finally:
-        proc.terminate()
+        front.proc.terminate()
         try:
-            proc.wait(10)
+            front.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            front.proc.kill()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def fetch(url: str, token: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - the http URL of our own front
+        url, headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 - our own front
+        return int(reply.status), reply.read()
 
 
-async def direct(port: int, gen: Path, seconds: float) -> dict[str, float]:
-    import grpc
+def wait_answer(front: Front, token: str, timeout: float = 90.0) -> object:
+    """The front's answer once it has one (the gateway finds orders through the registry)."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        try:
+            status, body = fetch(front.url, token)
+            if status == 200:
+                return json.loads(body)
+        except urllib.error.HTTPError as error:
+            last = f"{error.code} {error.read()[:300]!r}"
+        except OSError as error:
+            last = str(error)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{front.name}: no 200 from {front.url} (last: {last})")
+        time.sleep(0.2)
 
-    from tests.gateway_support.echo import compile_echo
 
-    pb2, pb2_grpc = compile_echo(gen)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = pb2_grpc.EchoServiceStub(channel)
-        request = pb2.EchoRequest(name="bench", i32=7, tags=["a", "b"], color=1)
-        await stub.Echo(request)
-        latencies: list[float] = []
-        stop = time.monotonic() + seconds
-
-        async def worker() -> None:
-            while time.monotonic() < stop:
-                t0 = time.perf_counter()
-                await stub.Echo(request, timeout=15)
-                latencies.append(time.perf_counter() - t0)
-
-        cpu0, t0 = cpu_seconds(os.getpid()), time.monotonic()
-        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-        cpu, wall = cpu_seconds(os.getpid()) - cpu0, time.monotonic() - t0
-    n = len(latencies)
-    return {
-        "rps": n / wall,
-        "p50_ms": percentile(latencies, 0.5) * 1e3,
-        "p99_ms": percentile(latencies, 0.99) * 1e3,
-        "cpu_ms": cpu / n * 1e3,
-    }
-
+# -- load generators -----------------------------------------------------------
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
 def wrk(url: str, pid: int, seconds: float, headers: dict[str, str]) -> dict[str, float]:
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\n')
-        for name, value in {"Content-Type": "application/json", **headers}.items():
-            script.write(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}\n")
-        script.write(f"wrk.body = {json.dumps(json.dumps(PAYLOAD))}\n")
-    # Warm-up: channels, caches and the JIT-less interpreter's first paths.
-    subprocess.run(
-        ["wrk", "-t1", "-c4", "-d2s", "-s", script.name, url], check=True, capture_output=True
-    )
+    """Closed loop: ``CONNECTIONS`` keep-alive connections, each sending again at once."""
+    argv = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{max(1, int(seconds))}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
     cpu0 = cpu_seconds(pid)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t2",
-            f"-c{CONNECTIONS}",
-            f"-d{int(seconds)}s",
-            "--latency",
-            "-s",
-            script.name,
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
     cpu = cpu_seconds(pid) - cpu0
-    os.unlink(script.name)
+    return parse_wrk(out, cpu)
+
+
+def parse_wrk(out: str, cpu: float) -> dict[str, float]:
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} failed responses\n{out}")
+    if errors or "Socket errors" in out:
+        raise RuntimeError(f"failed requests under wrk\n{out}")
 
     def latency(q: str) -> float:
         found = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)", out)
-        assert found, out
+        if not found:
+            raise RuntimeError(f"no {q}% latency in wrk's output\n{out}")
         return float(found.group(1)) * _UNITS[found.group(2)]
 
     return {
@@ -202,6 +261,89 @@ def wrk(url: str, pid: int, seconds: float, headers: dict[str, str]) -> dict[str
         "p99_ms": latency("99"),
         "cpu_ms": cpu / total * 1e3,
         "requests": total,
+    }
+
+
+def hey(
+    url: str, pid: int, seconds: float, rate: float, headers: dict[str, str]
+) -> dict[str, float]:
+    """Open loop at ``rate`` requests/s: ``hey`` workers, each held to rate/workers."""
+    argv = ["hey", "-z", f"{seconds:g}s", "-c", str(CONNECTIONS), "-q", f"{rate / CONNECTIONS:g}"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
+    cpu = cpu_seconds(pid) - cpu0
+    return parse_hey(out, cpu)
+
+
+def parse_hey(out: str, cpu: float) -> dict[str, float]:
+    codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
+    if "Error distribution" in out or set(codes) != {200}:
+        raise RuntimeError(f"failed requests under hey\n{out}")
+    total = codes[200]
+
+    def grab(pattern: str) -> float:
+        found = re.search(pattern, out)
+        if not found:
+            raise RuntimeError(f"no {pattern!r} in hey's output\n{out}")
+        return float(found.group(1))
+
+    return {
+        "rps": grab(r"Requests/sec:\s+([\d.]+)"),
+        "p50_ms": grab(r"50% in ([\d.]+) secs") * 1e3,
+        "p99_ms": grab(r"99% in ([\d.]+) secs") * 1e3,
+        "cpu_ms": cpu / total * 1e3,
+        "requests": total,
+    }
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """Milliseconds of CPU per second the process spends with no requests."""
+    cpu0 = cpu_seconds(pid)
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - cpu0) / seconds * 1e3
+
+
+def combine(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Rounds of one front: CPU over all requests, the other figures averaged."""
+    requests = sum(r["requests"] for r in runs)
+    merged = {k: sum(r[k] for r in runs) / len(runs) for k in ("rps", "p50_ms", "p99_ms")}
+    merged["cpu_ms"] = sum(r["cpu_ms"] * r["requests"] for r in runs) / requests
+    merged["requests"] = requests
+    return merged
+
+
+async def direct(port: int, seconds: float) -> dict[str, float]:
+    """A grpc.aio client alone against the backend: the floor under both fronts."""
+    import grpc
+
+    from shop.orders.v1 import orders_pb2, orders_pb2_grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = orders_pb2_grpc.OrdersServiceStub(channel)
+        request = orders_pb2.GetOrderRequest(name=f"orders/{ORDER_ID}")
+        await stub.GetOrder(request)
+        latencies: list[float] = []
+        stop = time.monotonic() + seconds
+
+        async def worker() -> None:
+            while time.monotonic() < stop:
+                t0 = time.perf_counter()
+                await stub.GetOrder(request, timeout=15)
+                latencies.append(time.perf_counter() - t0)
+
+        cpu0, t0 = cpu_seconds(os.getpid()), time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+        cpu, wall = cpu_seconds(os.getpid()) - cpu0, time.monotonic() - t0
+    ordered = sorted(latencies)
+    n = len(ordered)
+    return {
+        "rps": n / wall,
+        "p50_ms": ordered[n // 2] * 1e3,
+        "p99_ms": ordered[min(n - 1, int(0.99 * n))] * 1e3,
+        "cpu_ms": cpu / n * 1e3,
+        "requests": n,
     }
 
 
@@ -231,130 +373,186 @@ def routing(n: int, lookups: int = 20000) -> float:
     return best / lookups * 1e6
 
 
-def combine(runs: list[dict[str, float]]) -> dict[str, float]:
-    """Rounds of one front: CPU over all requests, the other figures averaged."""
-    requests = sum(r["requests"] for r in runs)
-    merged = {k: sum(r[k] for r in runs) / len(runs) for k in ("rps", "p50_ms", "p99_ms")}
-    merged["cpu_ms"] = sum(r["cpu_ms"] * r["requests"] for r in runs) / requests
-    merged["requests"] = requests
-    return merged
+def table(title: str, rows: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
+    print(f"{'':26} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
+    for name, r in rows.items():
+        print(
+            f"{name:26} {r['rps']:8.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:11.3f}"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="gateway benchmark")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="runs of each front, alternated (noise)"
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench gateway", description=__doc__.split("\n")[0]
     )
+    parser.add_argument("--seconds", type=float, default=8.0, help="per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="fronts alternate in each round")
     parser.add_argument(
-        "--backend-initial-metadata",
-        action="store_true",
-        help="the echo backend sends initial metadata in a frame of its own, ahead of "
-        "each answer (the shop's services do not; off by default)",
+        "--rates", default="", help="comma-separated requests/s (default: shares of saturation)"
     )
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, one rate")
     opts = parser.parse_args()
+    if opts.quick:
+        opts.seconds, opts.rounds = 2.0, 1
+    if not (1 <= opts.seconds <= 120 and 1 <= opts.rounds <= 10):
+        parser.error("--seconds in [1, 120], --rounds in 1..10")
+    fixed = [float(r) for r in opts.rates.split(",") if r.strip()]
+    if any(not 0 < r <= 100_000 for r in fixed):
+        parser.error("--rates: each in (0, 100000]")
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
-    gen = Path(tempfile.mkdtemp(prefix="bench-echo-"))
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-issuer-"))
-    issuer = LocalIssuer.load_or_create(data_dir)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
+    issuer = LocalIssuer.load_or_create(tmp / "issuer")
     token = bench_token(issuer)
-    backend_port = free_port()
-    env = gateway_env()
     bearer = {"Authorization": f"Bearer {token}"}
-    results: dict[str, dict[str, float]] = {}
-    backend_args = ["initial-metadata"] if opts.backend_initial_metadata else []
-    with (
-        jwks_process(data_dir) as jwks_url,
-        process("backend", str(backend_port), str(gen), *backend_args) as backend,
-    ):
-        # name -> (role, environment, request headers)
-        fronts: dict[str, tuple[str, dict[str, str] | None, dict[str, str]]] = {
-            name: ("gateway", row_env, {} if name == "gateway" else bearer)
-            for name, row_env in gateway_rows(env, issuer, jwks_url).items()
+    registry_file = tmp / "registry.json"
+    backend_port = free_port()
+    grpc_env = gateway_env()
+    with ExitStack() as stack:
+        jwks_url = stack.enter_context(jwks_process(tmp / "issuer"))
+        stack.enter_context(
+            running(
+                Front(
+                    "backend",
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks._servers",
+                        "backend",
+                        "{port}",
+                        str(registry_file),
+                    ],
+                    {},
+                    backend_port,
+                )
+            )
+        )
+        every = fronts(grpc_env, issuer, jwks_url, registry_file, backend_port)
+        if opts.quick:
+            del every[JWT_VERIFY]
+        for front in every.values():
+            stack.enter_context(running(front))
+        answers = {name: wait_answer(front, token) for name, front in every.items()}
+        if any(answer != answers[GATEWAY] for answer in answers.values()):
+            raise RuntimeError(f"the fronts answer differently: {answers}")
+        for name in (GATEWAY, JWT_VERIFY):
+            if name in every:
+                check_verified(every[name].url, token)
+        for front in every.values():  # warm-up: channels, caches, first paths
+            wrk(front.url, front.pid, 1, bearer)
+        direct_row = None if opts.quick else asyncio.run(direct(backend_port, opts.seconds))
+
+        closed: dict[str, list[dict[str, float]]] = {name: [] for name in every}
+        for i in range(opts.rounds):
+            names = list(every) if i % 2 == 0 else list(reversed(every))
+            for name in names:
+                closed[name].append(wrk(every[name].url, every[name].pid, opts.seconds, bearer))
+        saturation = min(combine(closed[n])["rps"] for n in (GATEWAY, NAIVE))
+        shares = (0.45,) if opts.quick else RATE_SHARES
+        rates = fixed or [max(50.0, round(saturation * s / 50) * 50) for s in shares]
+
+        pair = (GATEWAY, NAIVE)
+        # What a front spends with no traffic (the gateway polls the registry and
+        # health-checks its backends): part of CPU per request, more so at low rates.
+        idle = {name: idle_cpu(every[name].pid, min(opts.seconds, 3.0)) for name in pair}
+        fixed_runs: dict[float, dict[str, list[dict[str, float]]]] = {
+            rate: {name: [] for name in pair} for rate in rates
         }
-        fronts["naive FastAPI"] = ("naive", None, {})
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in fronts}
+        for i in range(opts.rounds):
+            for rate in rates:
+                for name in pair if i % 2 == 0 else reversed(pair):
+                    front = every[name]
+                    fixed_runs[rate][name].append(
+                        hey(front.url, front.pid, opts.seconds, rate, bearer)
+                    )
+        report_tracing: Callable[[], None] | None = None
+        if not opts.quick:
+            report_tracing = tracing_rows(every[GATEWAY], opts, bearer, stack)
 
-        def measure(
-            role: str, front_env: dict[str, str] | None, headers: dict[str, str]
-        ) -> dict[str, float]:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}/v1/echo"
-            with process(role, str(port), str(backend_port), str(gen), env=front_env) as front:
-                wait_port(port, front)
-                if headers:
-                    check_verified(url, json.dumps(PAYLOAD).encode(), token)
-                return wrk(url, front.pid, opts.seconds, headers)
-
-        wait_port(backend_port, backend)
-        results["direct grpc.aio"] = asyncio.run(direct(backend_port, gen, opts.seconds))
-        for _ in range(opts.rounds):
-            for name, front in fronts.items():
-                runs[name].append(measure(*front))
-        # Not in the ratio: how much of the gap is the gateway's gRPC settings alone.
-        control = measure("naive", env, {})
-        # The cost of tracing, on the no-token gateway row (printed after the table).
-        tracing = tracing_rows(
-            lambda role, row_env: measure(role, row_env, {}),
-            fronts["gateway"][1] or {},
-            opts.rounds,
-        )
-    results.update({name: combine(r) for name, r in runs.items()})
-    results["naive + gRPC env"] = control
-    print(f"{'':22} {'rps':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11}")
-    for name, r in results.items():
-        print(
-            f"{name:22} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['cpu_ms']:11.3f}"
-        )
-    print(f"gRPC env of the gateway (services.yaml): {env or 'none'}")
-    print(
-        "gateway rows: MESH_GATEWAY_RATE_LIMIT_RPS=0 (one wrk client would measure 429s);"
-        " 'gateway' MESH_GATEWAY_AUTH=none, no token; the JWT rows send one valid RS256"
-        " bearer token (2048-bit key) on every request, JWT cache"
-        f" {DEFAULT_CACHE_SIZE} (default) or 0; all POST /v1/echo with the same body"
-    )
-    for name, label in ((JWT_CACHED, "cached token"), (JWT_VERIFY, "verified every request")):
-        extra = [
-            (j["cpu_ms"] - g["cpu_ms"]) * 1e3
-            for g, j in zip(runs["gateway"], runs[name], strict=True)
+    print(f"GET {PATH} (GetOrder: 5 lines, Money, Timestamps), bearer token on every request")
+    ratios: list[float] = []
+    for rate in rates:
+        rows = {name: combine(fixed_runs[rate][name]) for name in pair}
+        per_round = [
+            n["cpu_ms"] / g["cpu_ms"]
+            for g, n in zip(fixed_runs[rate][GATEWAY], fixed_runs[rate][NAIVE], strict=True)
         ]
-        mean = (results[name]["cpu_ms"] - results["gateway"]["cpu_ms"]) * 1e3
+        ratio = rows[NAIVE]["cpu_ms"] / rows[GATEWAY]["cpu_ms"]
+        ratios.append(ratio)
+        table(f"at {rate:g} requests/s (hey, {CONNECTIONS} workers, open loop)", rows)
         print(
-            f"JWT CPU per request over no token, {label}: {mean:+.1f} us"
-            " (per round " + ", ".join(f"{e:+.1f}" for e in extra) + ")"
+            f"naive/gateway CPU per request: {ratio:.2f}"
+            " (per round " + ", ".join(f"{r:.2f}" for r in per_round) + ")"
         )
-    hit, check = verify_cost(issuer)
-    print(f"Verifier.verify in-process: cache hit {hit:.2f} us, signature check {check:.1f} us")
+    closed_rows: dict[str, dict[str, float]] = {}
+    if direct_row is not None:
+        closed_rows["direct grpc.aio"] = direct_row
+    closed_rows.update({name: combine(runs) for name, runs in closed.items()})
+    table(f"closed loop (wrk, {CONNECTIONS} connections)", closed_rows)
     per_round = [
-        n["cpu_ms"] / g["cpu_ms"]
-        for g, n in zip(runs["gateway"], runs["naive FastAPI"], strict=True)
+        n["cpu_ms"] / g["cpu_ms"] for g, n in zip(closed[GATEWAY], closed[NAIVE], strict=True)
     ]
-    print("ratio per round: " + ", ".join(f"{r:.2f}" for r in per_round))
+    share = closed_rows[GATEWAY]["rps"] / closed_rows[NAIVE]["rps"]
+    print(
+        f"closed loop: naive/gateway CPU per request"
+        f" {closed_rows[NAIVE]['cpu_ms'] / closed_rows[GATEWAY]['cpu_ms']:.2f}"
+        " (per round " + ", ".join(f"{r:.2f}" for r in per_round) + "),"
+        f" throughput gateway/naive {share:.2f}"
+    )
+    print(
+        "idle CPU, ms per second: "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in idle.items())
+        + " (included in CPU per request above)"
+    )
+    print(f"gRPC env of both fronts (services.yaml's gateway env): {grpc_env or 'none'}")
+    print(
+        f"'{NAIVE_DEFAULTS}': uvicorn.run(app) (its access log on, no gRPC env), for information;"
+        f" token cache {DEFAULT_CACHE_SIZE} (default) on '{GATEWAY}', 0 on '{JWT_VERIFY}'"
+    )
+    if JWT_VERIFY in closed_rows:
+        extra = (closed_rows[JWT_VERIFY]["cpu_ms"] - closed_rows[GATEWAY]["cpu_ms"]) * 1e3
+        hit, check = verify_cost(issuer)
+        print(
+            f"an RS256 check on every request adds {extra:+.0f} us of gateway CPU;"
+            f" Verifier.verify in-process: cache hit {hit:.2f} us, signature check {check:.1f} us"
+        )
     small, large = routing(10), routing(1000)
     print(f"route match: 10 routes {small:.2f} us, 1000 routes {large:.2f} us")
-    ratio = results["naive FastAPI"]["cpu_ms"] / results["gateway"]["cpu_ms"]
-    share = results["gateway"]["rps"] / results["naive FastAPI"]["rps"]
-    print(f"throughput gateway/naive: {share:.2f}")
-    tracing()
-    print(f"ratio: {ratio:.2f}")
+    if report_tracing is not None:
+        report_tracing()
+    print(
+        "ratio at equal rate, mean over "
+        + ", ".join(f"{r:g}" for r in rates)
+        + " requests/s: "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+    )
+    print(f"ratio: {sum(ratios) / len(ratios):.2f}")
 
 
 def tracing_rows(
-    measure: Callable[[str, dict[str, str] | None], dict[str, float]],
-    env: dict[str, str],
-    rounds: int,
+    gateway: Front, opts: argparse.Namespace, headers: dict[str, str], stack: ExitStack
 ) -> Callable[[], None]:
-    """Gateway CPU per request with tracing off, 10 % and 100 % sampled (benchmarks.tracing);
-    measured now, against the running backend; returns what prints the figures."""
+    """Gateway CPU per request under wrk with tracing off, 10 % and 100 % sampled
+    (benchmarks.tracing); measured now, returns what prints the figures."""
     from benchmarks.tracing import MODES, report, sink, tracing_env
 
     sink_port = free_port()
+    stack.enter_context(sink(sink_port))
+    traced = {}
+    for label, ratio in MODES.items():
+        front = Front(f"gateway, tracing {label}", gateway.argv, {})
+        front.env = {**gateway.env, **tracing_env(ratio, sink_port)}
+        front.env["MESH_GATEWAY_PORT"] = str(front.port)
+        traced[label] = stack.enter_context(running(front))
+    token = headers["Authorization"].removeprefix("Bearer ")
+    for front in traced.values():
+        wait_answer(front, token)
+        wrk(front.url, front.pid, 1, headers)
     best: dict[str, float] = {}
-    with sink(sink_port):
-        for _ in range(rounds):  # modes alternate, the best of each is kept
-            for label, ratio in MODES.items():
-                result = measure("gateway", {**env, **tracing_env(ratio, sink_port)})
-                best[label] = min(best.get(label, float("inf")), result["cpu_ms"])
+    for _ in range(opts.rounds):  # modes alternate, the best of each is kept
+        for label, front in traced.items():
+            result = wrk(front.url, front.pid, opts.seconds, headers)
+            best[label] = min(best.get(label, float("inf")), result["cpu_ms"])
     return lambda: report(
         best.__getitem__, "tracing: gateway CPU per request under wrk, exported over OTLP/HTTP"
     )

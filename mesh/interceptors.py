@@ -2,8 +2,8 @@
 trace span, metrics, access log.
 
 One wrapper per method handler, built once when the servicer is added, so the
-per-call cost is two context-variable sets, a clock read, two histogram/gauge
-updates and (when on) one access-log line; with tracing on, a SERVER span
+per-call cost is two context-variable sets, a clock read, the method's metric
+series (bound once, no lock) and (when on) one access-log line; with tracing on, a SERVER span
 under the caller's ``traceparent``. This is our own code on the OpenTelemetry
 API rather than ``opentelemetry-instrumentation-grpc``: that one is a
 ``grpc.aio.ServerInterceptor``, an extra coroutine per call that this module
@@ -46,7 +46,7 @@ from mesh.errors import (
     to_status,
     unavailable_cause,
 )
-from mesh.metrics import Metrics
+from mesh.metrics import Metrics, RpcSeries
 from mesh.principal import INTERNAL, PRINCIPAL_KEY, SCOPES_KEY, Principal, PrincipalError, parse
 from mesh.telemetry import TRACEPARENT, Telemetry
 
@@ -69,7 +69,6 @@ class _Call:
     __slots__ = (
         "code",
         "context",
-        "done",
         "forward",
         "method",
         "otel_token",
@@ -91,7 +90,6 @@ class _Call:
         self.context = context
         self.start = time.perf_counter()
         self.code = "OK"
-        self.done: Callable[[], None] | None = None
         request_id = ""
         identity: str | bytes | None = None
         scopes: str | bytes = ""
@@ -167,12 +165,18 @@ class MeshInterceptor:
         # perf_counter() of the latest call's start: shutdown waits until calls stop arriving.
         self.last_call = 0.0
 
-    def _begin(self, method: str, context: Any, attributes: dict[str, Any]) -> _Call:
+    def _begin(
+        self, method: str, context: Any, attributes: dict[str, Any], series: RpcSeries | None
+    ) -> _Call:
         call = _Call(method, context, self.telemetry, attributes)
         self.last_call = call.start
-        if self.metrics is not None:
-            call.done = self.metrics.rpc_started(method)
+        if series is not None:
+            series.in_flight.value += 1
         return call
+
+    def _series(self, method: str) -> RpcSeries | None:
+        # Looked up once per method, when its handler is wrapped.
+        return self.metrics.rpc(method) if self.metrics is not None else None
 
     def wrap(self, method: str, handler: _Handler) -> _Handler:
         return self._wrap(method, handler)
@@ -205,9 +209,10 @@ class MeshInterceptor:
         self, method: str, rule: Rule, behavior: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Any]:
         attributes = _SPAN_ATTRIBUTES
+        series = self._series(method)
 
         async def unary(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            call = self._begin(method, context, attributes)
+            call = self._begin(method, context, attributes, series)
             try:
                 if call.principal is not INTERNAL:
                     self._admit(call, rule)
@@ -216,7 +221,7 @@ class MeshInterceptor:
                 await self._fail(call, exc)
                 raise
             finally:
-                self._finish(call)
+                self._finish(call, series)
 
         return unary
 
@@ -224,11 +229,12 @@ class MeshInterceptor:
         self, method: str, rule: Rule, behavior: Callable[..., AsyncIterator[Any]]
     ) -> Callable[..., Any]:
         attributes = _SPAN_ATTRIBUTES
+        series = self._series(method)
 
         async def stream(
             request: Any, context: aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            call = self._begin(method, context, attributes)
+            call = self._begin(method, context, attributes, series)
             try:
                 if call.principal is not INTERNAL:
                     self._admit(call, rule)
@@ -238,7 +244,7 @@ class MeshInterceptor:
                 await self._fail(call, exc)
                 raise
             finally:
-                self._finish(call)
+                self._finish(call, series)
 
         return stream
 
@@ -281,13 +287,12 @@ class MeshInterceptor:
             )
             await call.context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
-    def _finish(self, call: _Call) -> None:
+    def _finish(self, call: _Call, series: RpcSeries | None) -> None:
         call_var.reset(call.token)
         seconds = time.perf_counter() - call.start
-        if call.done is not None:
-            call.done()
-        if self.metrics is not None:
-            self.metrics.rpc_done(call.method, call.code, seconds)
+        if series is not None:
+            series.in_flight.value -= 1
+            series.observe(call.code, seconds)
         trace_id = span_id = ""
         span = call.span
         if span is not None:

@@ -1,7 +1,7 @@
 """RED metrics of one process, in one prometheus-client registry, served as Prometheus text.
 
-What every process counts (always on: a histogram observation is about a
-microsecond):
+What every process counts (always on: a histogram observation is a list
+index and two additions, see :class:`Series`):
 
 ========================================  =========================================
 ``mesh_rpc_server_duration_seconds``      histogram per ``rpc`` and ``code``: the
@@ -30,20 +30,135 @@ and ships the same series to CloudWatch (EMF); locally ``scripts/top`` reads it.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["LATENCY_BUCKETS", "Metrics", "MetricsServer"]
+__all__ = ["LATENCY_BUCKETS", "Level", "Metrics", "MetricsServer", "RpcSeries", "Series"]
 
 # Seconds: from a cached read on loopback (0.5 ms) to API Gateway's 30 s limit.
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 )  # fmt: skip
+
+
+# As prometheus_client spells them ("0.0005", "1.0", ..., "+Inf").
+_BUCKET_NAMES = (*(repr(float(b)) for b in LATENCY_BUCKETS), "+Inf")
+
+
+# The per-call series below take no lock. prometheus_client's own metrics take a
+# threading.Lock per update (four per served call: in flight up and down, the sum,
+# the bucket), and an uncontended lock costs ~2 us on the Fargate-like hosts we
+# measure on, more than the rest of the runtime's bookkeeping. Every writer is a
+# coroutine on the process's one event loop, so updates never interleave; a scrape
+# (the /metrics thread) reads plain ints and floats under the GIL, at worst one
+# observation behind in one field.
+
+
+class Series:
+    """One histogram series (one label set): per-bucket counts and a sum."""
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.total += seconds
+
+
+class Level:
+    """A gauge that goes up and down (calls in flight)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
+class _Histograms(Collector):
+    """A histogram family of :class:`Series` by label values, exposed when scraped."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.series: dict[tuple[str, ...], Series] = {}
+
+    def get(self, key: tuple[str, ...]) -> Series:
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = Series()
+        return series
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labels)
+        for key, series in list(self.series.items()):
+            cumulative, buckets = 0, []
+            for bucket, count in zip(_BUCKET_NAMES, list(series.counts), strict=True):
+                cumulative += count
+                buckets.append((bucket, float(cumulative)))
+            family.add_metric(list(key), buckets, series.total)
+        yield family
+
+
+class _Levels(Collector):
+    """A gauge family of :class:`Level` by label values (none: one unlabelled gauge)."""
+
+    def __init__(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labels = labels
+        self.levels: dict[tuple[str, ...], Level] = {} if labels else {(): Level()}
+
+    def get(self, key: tuple[str, ...]) -> Level:
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = Level()
+        return level
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+        for key, level in list(self.levels.items()):
+            family.add_metric(list(key), float(level.value))
+        yield family
+
+
+class RpcSeries:
+    """The server metrics of one method, looked up once when its handler is wrapped."""
+
+    __slots__ = ("_codes", "_histograms", "_ok", "in_flight", "rpc")
+
+    def __init__(self, rpc: str, histograms: _Histograms, in_flight: Level) -> None:
+        self.rpc = rpc
+        self.in_flight = in_flight
+        self._histograms = histograms
+        self._ok: Series | None = None  # made on the first OK: no empty series before
+        self._codes: dict[str, Series] = {}
+
+    def observe(self, code: str, seconds: float) -> None:
+        if code == "OK":
+            series = self._ok
+            if series is None:
+                series = self._ok = self._histograms.get((self.rpc, code))
+        else:
+            series = self._codes.get(code)
+            if series is None:
+                series = self._codes[code] = self._histograms.get((self.rpc, code))
+        series.observe(seconds)
 
 
 @dataclass(eq=False)  # registered by identity
@@ -103,58 +218,61 @@ class Metrics:
         self.serving = Gauge(
             "mesh_serving", "1 while the process reports SERVING", registry=registry
         )
-        self._rpc_server = Histogram(
+        self._rpc_server = _Histograms(
             "mesh_rpc_server_duration_seconds",
             "Served gRPC calls by method and status code",
-            ["rpc", "code"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            ("rpc", "code"),
         )
-        self._rpc_in_flight = Gauge(
-            "mesh_rpc_server_in_flight", "gRPC calls being served", ["rpc"], registry=registry
+        self._rpc_in_flight = _Levels(
+            "mesh_rpc_server_in_flight", "gRPC calls being served", ("rpc",)
         )
-        self._rpc_client = Histogram(
+        self._rpc_client = _Histograms(
             "mesh_rpc_client_duration_seconds",
             "Outbound gRPC calls by target service, method and status code",
-            ["target", "rpc", "code"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            ("target", "rpc", "code"),
         )
-        self._http_server = Histogram(
+        self._http_server = _Histograms(
             "mesh_http_server_duration_seconds",
             "HTTP requests by route template, method and status",
-            ["route", "method", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            ("route", "method", "status"),
         )
-        self.http_in_flight = Gauge(
-            "mesh_http_server_in_flight", "HTTP requests being served", registry=registry
-        )
+        http_in_flight = _Levels("mesh_http_server_in_flight", "HTTP requests being served")
+        self.http_in_flight = http_in_flight.get(())
+        for collector in (
+            self._rpc_server,
+            self._rpc_in_flight,
+            self._rpc_client,
+            self._http_server,
+            http_in_flight,
+        ):
+            registry.register(collector)
         self._sources = _Sources()
         registry.register(self._sources)
-        # Label children cached: .labels() is a lock and a dict lookup more per call.
-        self._children: dict[tuple[str, ...], Any] = {}
+        self._rpcs: dict[str, RpcSeries] = {}
+
+    def rpc(self, rpc: str) -> RpcSeries:
+        """The served-call series of one method (``/pkg.Service/Method``); keep it per method."""
+        series = self._rpcs.get(rpc)
+        if series is None:
+            series = self._rpcs[rpc] = RpcSeries(
+                rpc, self._rpc_server, self._rpc_in_flight.get((rpc,))
+            )
+        return series
 
     def rpc_started(self, rpc: str) -> Callable[[], None]:
         """Counts a call in flight; returns what takes it out again."""
-        gauge = self._child(self._rpc_in_flight, ("in", rpc))
-        gauge.inc()
-        return gauge.dec  # type: ignore[no-any-return]
+        level = self.rpc(rpc).in_flight
+        level.inc()
+        return level.dec
 
     def rpc_done(self, rpc: str, code: str, seconds: float) -> None:
-        self._child(self._rpc_server, ("s", rpc, code)).observe(seconds)
+        self.rpc(rpc).observe(code, seconds)
 
     def client_done(self, target: str, rpc: str, code: str, seconds: float) -> None:
-        self._child(self._rpc_client, ("c", target, rpc, code)).observe(seconds)
+        self._rpc_client.get((target, rpc, code)).observe(seconds)
 
     def http_done(self, route: str, method: str, status: int, seconds: float) -> None:
-        self._child(self._http_server, ("h", route, method, str(status))).observe(seconds)
-
-    def _child(self, metric: Any, key: tuple[str, ...]) -> Any:
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*key[1:])
-        return child
+        self._http_server.get((route, method, str(status))).observe(seconds)
 
     def watch_discovery(self, watchers: Iterable[tuple[str, Any]]) -> None:
         """Endpoint counts and cache age of these (service name, EndpointWatcher) pairs."""
