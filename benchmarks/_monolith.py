@@ -49,8 +49,11 @@ from services.catalog.sql import SqlCatalogStore
 from services.inventory.servicer import InventoryServicer
 from services.inventory.store import InventoryStore
 from services.orders.events import OrderEvents
+from services.orders.lifecycle import Lifecycle
+from services.orders.payments import SandboxPayments
 from services.orders.servicer import OrdersServicer
 from services.orders.store import OrdersStore
+from services.orders.workflow import NoWorkflow
 from shop.catalog.v1 import catalog_pb2
 from shop.orders.v1 import orders_pb2
 
@@ -67,6 +70,7 @@ class _Call:
     request_id: str
     principal: Principal | PrincipalError
     deadline: float
+    forward: str | None = None  # no tracing in the monolith
 
     def time_remaining(self) -> float | None:
         return self.deadline - time.monotonic()
@@ -137,12 +141,13 @@ class Monolith:
         page_tokens = PageTokens(os.urandom(32))
         catalog = CatalogServicer(SqlCatalogStore(self.engines["catalog"]), page_tokens)
         inventory = InventoryServicer(InventoryStore(self.engines["inventory"]))
-        orders = OrdersServicer(
-            OrdersStore(self.engines["orders"]),
-            LocalClients({"catalog": catalog, "inventory": inventory}),
-            page_tokens,
-            OrderEvents(),
-        )
+        # The order placement path both sides run: confirmed at once, no fulfilment
+        # workflow (the mesh side runs with MESH_WORKFLOW=off too; see benchmarks.orders).
+        store = OrdersStore(self.engines["orders"])
+        clients = LocalClients({"catalog": catalog, "inventory": inventory})
+        events = OrderEvents()
+        lifecycle = Lifecycle(store, clients, events, NoWorkflow(), SandboxPayments(), 900.0)
+        orders = OrdersServicer(store, clients, page_tokens, events, lifecycle)
         self.access = AccessLog("monolith", logger="monolith.access")
         self.create = _Endpoint(
             "/shop.orders.v1.OrdersService/CreateOrder",

@@ -607,12 +607,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="mesh-bench-orders-") as tmp:
         data = Path(tmp) / "data"
         env = {f"{name.upper()}_DATABASE_URL": url for name, url in urls.items()}
-        # Replicas from services.yaml, access logs on. Off: the rate limit, and tracing
-        # (scripts/run's file exporter), which the monolith has no counterpart of.
+        # Replicas from services.yaml, access logs on. Off: the rate limit, tracing
+        # (scripts/run's file exporter) and the fulfilment workflow, which the monolith
+        # has no counterpart of: both sides place orders confirmed at once.
         mesh = Mesh(
             data,
             args=(),
-            env={**env, "MESH_GATEWAY_RATE_LIMIT_RPS": "0", "MESH_TRACES_EXPORTER": "none"},
+            env={
+                **env,
+                "MESH_GATEWAY_RATE_LIMIT_RPS": "0",
+                "MESH_TRACES_EXPORTER": "none",
+                "MESH_WORKFLOW": "off",
+            },
         )
         _say(f"starting the mesh on PostgreSQL (databases bench_orders_{run}_*) in {tmp}")
         try:
