@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from mesh.issuer import LocalIssuer
 from mesh.token import CUSTOMER_SCOPES, known_scopes
@@ -280,11 +280,24 @@ def test_a_customer_pays_for_an_order_and_sees_it_paid_then_fulfilled_live(
     shot(page, shop, "order-payment-declined")
     no_serious_violations(page, "order page with a declined payment")
 
-    # Keyboard only from the card number: select it, type the good card, Enter submits.
+    # The first try answers as the gateway does when orders is down (503); the
+    # card travels in the POST body only, never in the address.
+    sent: list[Request] = []
+
+    def unavailable(route: Route) -> None:
+        sent.append(route.request)
+        route.fulfill(status=503, json={"code": 14, "message": "orders is unavailable"})
+
+    page.route("**/v1/orders/*:confirmPayment", unavailable, times=1)
+    # Keyboard only from the card number: type the good card, Enter submits.
     page.get_by_label("Card number").fill("")
     page.get_by_label("Card number").focus()
     page.keyboard.type("4242424242424242")
     page.keyboard.press("Enter")
+    expect(payment.get_by_role("alert")).to_contain_text("orders is unavailable")
+    assert [r.method for r in sent] == ["POST"]
+    assert "4242" not in sent[0].url and "4242424242424242" in (sent[0].post_data or "")
+    payment.get_by_role("button", name="Try again").click()
     expect(status).to_contain_text("Fulfilled", timeout=30_000)
     expect(page.get_by_test_id("live")).to_contain_text("will not change")
     seen = page.evaluate("() => window.__statuses")
