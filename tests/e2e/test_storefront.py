@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from mesh.issuer import LocalIssuer
 from mesh.token import CUSTOMER_SCOPES, known_scopes
@@ -223,9 +223,9 @@ def test_a_customer_orders_two_products_and_sees_the_status_change_live(
     expect(page.get_by_label(f"Quantity of {tea.sku}")).to_have_value("1")
     page.get_by_role("button", name="Place order").click()
 
-    # The order page: confirmed, then cancelled by the owner elsewhere, seen over SSE.
+    # The order page: awaiting payment, then cancelled by the owner elsewhere, seen over SSE.
     expect(page.get_by_role("heading", name="Order")).to_be_visible()
-    expect(page.get_by_test_id("order-status")).to_contain_text("Confirmed")
+    expect(page.get_by_test_id("order-status")).to_contain_text("Pending payment")
     expect(page.get_by_test_id("live")).to_have_text("Updates live")
     order_id = page.url.rsplit("/", 1)[-1]
     shot(page, shop, "order")
@@ -234,6 +234,8 @@ def test_a_customer_orders_two_products_and_sees_the_status_change_live(
     expect(page.get_by_test_id("order-status")).to_contain_text("Cancelled", timeout=15_000)
     # A cancelled order is final: the server ends the stream and the page stops watching.
     expect(page.get_by_test_id("live")).to_contain_text("will not change")
+    expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
+    expect(page.get_by_role("region", name="Payment")).to_have_count(0)
     shot(page, shop, "order-cancelled")
 
     page.get_by_role("navigation").get_by_role("link", name="Orders").click()
@@ -242,6 +244,92 @@ def test_a_customer_orders_two_products_and_sees_the_status_change_live(
     page.context.close()
     # The whole walk, sign-in to live status, stays quick.
     assert time.monotonic() - started < 90
+
+
+def test_a_customer_pays_for_an_order_and_sees_it_paid_then_fulfilled_live(
+    browser: Browser, shop: Shop, products: dict[str, Item]
+) -> None:
+    started = time.monotonic()
+    page = signed_in(browser, shop, "bob")
+    main = page.get_by_role("main")
+    mug = products["mug"]
+    # Every status the page shows, in order: Paid may last less than a poll of expect().
+    page.add_init_script(STATUS_RECORDER)
+    page.goto(f"{shop.url}/products/{mug.sku}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(main.get_by_text("Added 1 to your cart.")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Cart").click()
+    page.get_by_role("button", name="Place order").click()
+    status = page.get_by_test_id("order-status")
+    expect(status).to_contain_text("Pending payment")
+    expect(page.get_by_test_id("payment-deadline")).to_contain_text("left)")
+    expect(page.get_by_test_id("test-cards")).to_contain_text("4242 4242 4242 4242")
+    expect(page.get_by_test_id("live")).to_have_text("Updates live")
+    order_id = page.url.rsplit("/", 1)[-1]
+
+    # A declined test card: the reason beside the form, the order still awaits payment.
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
+    page.get_by_label("Expiry month").fill("12")
+    page.get_by_label("Expiry year").fill(str(time.gmtime().tm_year + 3))
+    page.get_by_label("CVC").fill("123")
+    page.get_by_role("button", name="Pay").click()
+    payment = main.get_by_role("region", name="Payment")
+    expect(payment.get_by_role("alert")).to_contain_text("declined")
+    expect(status).to_contain_text("Pending payment")
+    assert shop.call("GET", f"/v1/orders/{order_id}", "bob")["status"] == "STATUS_PENDING_PAYMENT"
+    shot(page, shop, "order-payment-declined")
+    no_serious_violations(page, "order page with a declined payment")
+
+    # The first try answers as the gateway does when orders is down (503); the
+    # card travels in the POST body only, never in the address.
+    sent: list[Request] = []
+
+    def unavailable(route: Route) -> None:
+        sent.append(route.request)
+        route.fulfill(status=503, json={"code": 14, "message": "orders is unavailable"})
+
+    page.route("**/v1/orders/*:confirmPayment", unavailable, times=1)
+    # Keyboard only from the card number: type the good card, Enter submits.
+    page.get_by_label("Card number").fill("")
+    page.get_by_label("Card number").focus()
+    page.keyboard.type("4242424242424242")
+    page.keyboard.press("Enter")
+    expect(payment.get_by_role("alert")).to_contain_text("orders is unavailable")
+    assert [r.method for r in sent] == ["POST"]
+    assert "4242" not in sent[0].url and "4242424242424242" in (sent[0].post_data or "")
+    payment.get_by_role("button", name="Try again").click()
+    expect(status).to_contain_text("Fulfilled", timeout=30_000)
+    expect(page.get_by_test_id("live")).to_contain_text("will not change")
+    seen = page.evaluate("() => window.__statuses")
+    assert "STATUS_PAID" in seen, seen
+    assert seen.index("STATUS_PAID") < seen.index("STATUS_FULFILLED"), seen
+    expect(page.get_by_role("region", name="Payment")).to_have_count(0)
+    expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
+    shot(page, shop, "order-fulfilled")
+    no_serious_violations(page, "fulfilled order page")
+    # The card number went in a POST body only: not in the address, nor in storage.
+    assert "4242" not in page.url
+    stored = page.evaluate("() => JSON.stringify([{...localStorage}, {...sessionStorage}])")
+    assert "4242424242424242" not in stored and "4000000000000002" not in stored
+
+    page.get_by_role("navigation").get_by_role("link", name="Orders").click()
+    row = main.get_by_role("row").filter(has=page.get_by_role("link", name=order_id))
+    expect(row).to_contain_text("Fulfilled")
+    page.context.close()
+    assert time.monotonic() - started < 90
+
+
+# Records each data-status the order page's status line takes, before the app starts.
+STATUS_RECORDER = """
+window.__statuses = [];
+new MutationObserver(() => {
+  const el = document.querySelector('[data-testid="order-status"]');
+  const status = el && el.getAttribute('data-status');
+  if (status && window.__statuses[window.__statuses.length - 1] !== status) {
+    window.__statuses.push(status);
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
 
 
 def test_a_customer_cannot_see_another_customers_order(

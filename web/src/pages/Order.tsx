@@ -1,10 +1,15 @@
-import { useEffect, useState } from "preact/hooks";
-import { api } from "../api/client";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, type Schemas } from "../api/client";
 import { ApiError, unwrap } from "../api/errors";
 import { ErrorNote, Loading, statusLabel, Title } from "../components";
 import { useLoad } from "../load";
 import { formatMoney } from "../money";
 import { type WatchState, watchOrder } from "../watch";
+import { PaymentForm } from "./Payment";
+
+// What CancelOrder accepts (orders' servicer): an unpaid order not yet closed.
+// The final ones (cancelled, fulfilled, expired, failed) end the watch stream.
+const CANCELLABLE = new Set(["STATUS_PENDING", "STATUS_PENDING_PAYMENT", "STATUS_CONFIRMED"]);
 
 const LIVE_LABELS: Record<WatchState, string> = {
   live: "Updates live",
@@ -23,6 +28,13 @@ export function OrderPage({ id }: { id: string }) {
   const [busy, setBusy] = useState(false);
   const found = loaded.data !== undefined;
   const { set } = loaded;
+  const shown = useRef(loaded.data);
+  shown.current = loaded.data;
+  // The payment's answer may arrive after the watch showed a later status: keep the later one.
+  const paid = (order: Schemas["shop.orders.v1.Order"]) => {
+    const at = (o: typeof order | undefined) => Date.parse(o?.updateTime ?? "") || 0;
+    if (at(order) >= at(shown.current)) set(order);
+  };
 
   useEffect(() => {
     if (!found) return;
@@ -105,7 +117,13 @@ export function OrderPage({ id }: { id: string }) {
           </tr>
         </tfoot>
       </table>
-      {order.status !== "STATUS_CANCELLED" ? (
+      {order.status === "STATUS_PENDING_PAYMENT" && !order.paid ? (
+        <PaymentForm order={order} onPaid={paid} />
+      ) : null}
+      {order.paid && order.status === "STATUS_PENDING_PAYMENT" ? (
+        <p class="note">Payment received; the order moves on shortly.</p>
+      ) : null}
+      {CANCELLABLE.has(order.status ?? "") && !order.paid ? (
         <button type="button" disabled={busy} onClick={cancel}>
           Cancel order
         </button>
