@@ -21,8 +21,8 @@ from tests.support.waiting import until_line
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
 # What the scaffold and the checks read; not .git, .venv, gen, .data or node_modules.
-NEEDED = ("protos", "services", "mesh", "gateway", "scripts", "tests", "deploy", "docs",
-          "services.yaml", "buf.yaml", "pyproject.toml", ".tools/googleapis")
+NEEDED = ("protos", "services", "mesh", "gateway", "functions", "workflows", "scripts", "tests",
+          "deploy", "docs", "services.yaml", "buf.yaml", "pyproject.toml", ".tools/googleapis")
 
 
 def copy_repo(dest: Path) -> Path:
