@@ -182,9 +182,16 @@ class Lifecycle:
         log.info("order paid", extra={"order_id": order.order_id})
         self.events.publish(order.order_id)
         paid = await self.store.get(order.order_id)
-        if not await self._answer(paid) and paid.task_token is not None:
+        if (
+            not await self._answer(paid)
+            and paid.task_token is not None
+            and paid.payment_deadline is not None
+            and now_us() >= paid.payment_deadline
+        ):
             # The wait timed out just now: the workflow expires the order and the
-            # payment is refunded then (advance to EXPIRED).
+            # payment is refunded then (advance to EXPIRED). Before the deadline a
+            # wait that is over was answered by its twin: AwaitPayment saw the
+            # payment recorded and answered it first.
             raise FailedPrecondition(
                 "the order's payment deadline passed while paying; the payment is refunded",
                 reason="ORDER_EXPIRED",
