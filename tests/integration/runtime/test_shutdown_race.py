@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh.server import MeshServer
 from tests.support import slow_service
+from tests.support.waiting import until
 
 # The same client-side health checking mesh.channels configures.
 _CHECKED = json.dumps(
@@ -47,11 +48,13 @@ async def _stop_under_load(lame_duck: float) -> collections.Counter[str]:
                     codes["OK"] += 1
                 except aio.AioRpcError as exc:
                     codes[exc.code().name] += 1
-                    await asyncio.sleep(0.005)
+                    await asyncio.sleep(0.005)  # a refused client backs off, not spins
+
+        async def busy() -> bool:
+            return codes["OK"] >= 200  # the server is busy: calls queue in gRPC core
 
         callers = [asyncio.create_task(caller()) for _ in range(CALLERS)]
-        while codes["OK"] < 200:  # the server is busy: calls queue in gRPC core
-            await asyncio.sleep(0.01)
+        await until(busy, what="200 calls served")
         await server.stop()
         running = False
         await asyncio.gather(*callers)
