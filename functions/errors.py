@@ -46,6 +46,9 @@ class BadEvent(FunctionError):
 
 
 _RETRYABLE = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+# The ErrorInfo reasons orders gives an order that no longer takes payment (its
+# lifecycle's order_closed; tests/unit/test_functions.py holds the two together).
+CLOSED_REASONS = frozenset({"ORDER_CLOSED", "ORDER_EXPIRED", "ORDER_NOT_AWAITING_PAYMENT"})
 
 
 def from_mesh_error(exc: MeshError) -> FunctionError:
@@ -54,6 +57,6 @@ def from_mesh_error(exc: MeshError) -> FunctionError:
     text = f"{code} {exc.reason or ''}: {exc.message}".strip()
     if code in _RETRYABLE:
         return ServiceUnavailable(text)
-    if exc.reason in ("ORDER_CLOSED",):
+    if exc.reason in CLOSED_REASONS:
         return OrderClosed(text)
     return StepRejected(text)

@@ -204,7 +204,7 @@ class Lifecycle:
         order = await self.store.get(order_id)
         if order.status in FINAL:
             raise order_closed(order)
-        if order.status in (PAID, FULFILLED):
+        if order.status == PAID:  # FULFILLED is final: refused above
             # A retried wait after the payment went through: let it pass.
             await self.workflow.succeed(token, {"payment": order.payment_id or ""})
             return order

@@ -12,6 +12,8 @@ from functions.local import invoke, load_steps
 from functions.runtime import FunctionRuntime, FunctionSettings
 from mesh.errors import FailedPrecondition, MeshError, NotFound, Unavailable
 from mesh.topology import load_topology
+from services.orders.lifecycle import order_closed
+from services.orders.store import CANCELLED, EXPIRED, FAILED, PAID, PENDING, OrderRecord
 
 ORDER = "orders/" + "a" * 32
 
@@ -126,3 +128,12 @@ async def test_the_local_worker_answers_hostile_invocations(
     assert reply["errorType"] == error, reply
     assert "result" not in reply
     await runtime.close()
+
+
+@pytest.mark.parametrize("status", [EXPIRED, CANCELLED, FAILED, PAID, PENDING])
+def test_every_closed_order_error_of_orders_is_order_closed_to_the_workflow(status: str) -> None:
+    # An order that expired or was cancelled while a step ran must take the
+    # definition's OrderClosed catch, not the compensation for a failed step.
+    record = OrderRecord("o1", "alice", "r1", "f", status, "res1", "EUR", 100, ())
+    error = order_closed(record)
+    assert isinstance(errors.from_mesh_error(error), errors.OrderClosed), error.reason
