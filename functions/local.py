@@ -29,7 +29,7 @@ import threading
 from typing import Any
 
 from functions.handler import Step
-from functions.runtime import FunctionRuntime
+from functions.runtime import LOCAL_WORKER, FunctionRuntime
 from mesh.logs import configure_logging
 from mesh.topology import load_topology
 
@@ -75,7 +75,7 @@ async def invoke(steps: dict[str, Step], runtime: FunctionRuntime, line: str) ->
 
 async def serve() -> None:
     steps = load_steps()
-    runtime = FunctionRuntime.from_env("local")
+    runtime = FunctionRuntime.from_env(LOCAL_WORKER)
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
 

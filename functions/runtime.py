@@ -20,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from functions.errors import from_mesh_error
-from mesh.channels import ServiceChannels
+from mesh.channels import channels_to
 from mesh.clients import Clients
 from mesh.config import Env, load_tls, parse_url
 from mesh.discovery import Registry, create_registry
 from mesh.errors import MeshError
-from mesh.protos import service_descriptor
-from mesh.tls import TlsSettings, server_name
+from mesh.tls import TlsSettings
 from mesh.topology import Topology, load_topology
 
-__all__ = ["FunctionRuntime", "FunctionSettings"]
+__all__ = ["LOCAL_WORKER", "FunctionRuntime", "FunctionSettings"]
+
+# The local worker runs every function in one process, so it reaches all their services.
+LOCAL_WORKER = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,13 @@ class FunctionRuntime:
     ) -> None:
         self.settings = settings
         topology = topology or load_topology()
-        names = sorted({dep for spec in topology.functions.values() for dep in spec.depends_on})
+        spec = topology.functions.get(settings.function)
+        if spec is not None:
+            names = sorted(spec.depends_on)  # what its security group lets it reach
+        elif settings.function == LOCAL_WORKER:
+            names = sorted({dep for f in topology.functions.values() for dep in f.depends_on})
+        else:
+            raise ValueError(f"{settings.function!r} is not a function in services.yaml")
         self.registry = registry or create_registry(
             settings.registry,
             namespace=settings.namespace,
@@ -88,16 +96,8 @@ class FunctionRuntime:
             path=settings.registry_file,
             services=list(topology.services),
         )
-        descriptors = {}
-        for name in names:
-            grpc_service = topology[name].grpc_service
-            descriptors[name] = [service_descriptor(grpc_service)] if grpc_service else []
-        self.channels = ServiceChannels(
-            self.registry,
-            descriptors,
-            close_registry=registry is None,
-            tls=settings.tls,
-            server_names={n: server_name(n, topology.namespace) for n in descriptors},
+        self.channels = channels_to(
+            self.registry, names, topology, tls=settings.tls, close_registry=registry is None
         )
         self.clients = Clients(self.channels, call_timeout=settings.call_timeout)
         self._started = False

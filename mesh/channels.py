@@ -36,9 +36,11 @@ from grpc import aio
 
 from mesh.discovery import Endpoint, EndpointWatcher, Registry
 from mesh.errors import Unavailable
-from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials
+from mesh.protos import service_descriptor
+from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials, server_name
+from mesh.topology import Topology
 
-__all__ = ["ChannelPolicy", "ServiceChannels", "retry_methods", "service_config"]
+__all__ = ["ChannelPolicy", "ServiceChannels", "channels_to", "retry_methods", "service_config"]
 
 log = logging.getLogger("mesh.channels")
 
@@ -282,3 +284,27 @@ class ServiceChannels:
             await entry.close()
         if self.close_registry:
             await self.registry.close()
+
+
+def channels_to(
+    registry: Registry,
+    services: Iterable[str],
+    topology: Topology,
+    *,
+    tls: TlsSettings | None,
+    close_registry: bool = False,
+    **options: Any,
+) -> ServiceChannels:
+    """Channels to ``services`` with their contracts' retry policy and TLS names (any process)."""
+    descriptors = {}
+    for name in services:
+        grpc_service = topology[name].grpc_service
+        descriptors[name] = [service_descriptor(grpc_service)] if grpc_service else []
+    return ServiceChannels(
+        registry,
+        descriptors,
+        close_registry=close_registry,
+        tls=tls,
+        server_names={name: server_name(name, topology.namespace) for name in descriptors},
+        **options,
+    )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
-from mesh.channels import ServiceChannels
+from mesh.channels import ServiceChannels, channels_to
 from mesh.clients import Clients
 from mesh.config import ConfigError, Settings, load_settings
 from mesh.db import Database
@@ -17,11 +17,9 @@ from mesh.dbsecret import password_source
 from mesh.discovery import Registry, RegistryError, StaticRegistry, create_registry
 from mesh.logs import configure_logging
 from mesh.metrics import Metrics, MetricsServer
-from mesh.protos import service_descriptor
 from mesh.registration import Registration
 from mesh.server import MeshServer, ServiceUnit, run_service
 from mesh.telemetry import Telemetry
-from mesh.tls import server_name
 from mesh.topology import Topology, TopologyError, load_topology
 
 __all__ = [
@@ -110,20 +108,14 @@ def build_channels(
     With ``settings.tls`` they speak TLS and expect each service's certificate
     to carry its Cloud Map name (``catalog.shop.local``).
     """
-    topology = topology or load_topology()
-    descriptors = {}
-    for name in services:
-        grpc_service = topology[name].grpc_service
-        descriptors[name] = [service_descriptor(grpc_service)] if grpc_service else []
-    return ServiceChannels(
+    return channels_to(
         registry,
-        descriptors,
+        services,
+        topology or load_topology(),
+        tls=settings.tls,
         poll_interval=settings.discovery_poll,
         full_refresh_interval=settings.discovery_refresh,
         max_message_bytes=settings.max_message_bytes,
-        close_registry=False,
-        tls=settings.tls,
-        server_names={name: server_name(name, topology.namespace) for name in descriptors},
     )
 
 

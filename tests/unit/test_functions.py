@@ -9,7 +9,7 @@ import pytest
 from functions import errors
 from functions.handler import field, inject_fault, parse_faults
 from functions.local import invoke, load_steps
-from functions.runtime import FunctionRuntime, FunctionSettings
+from functions.runtime import LOCAL_WORKER, FunctionRuntime, FunctionSettings
 from mesh.errors import FailedPrecondition, MeshError, NotFound, Unavailable
 from mesh.topology import load_topology
 from services.orders.lifecycle import order_closed
@@ -99,7 +99,7 @@ def test_every_declared_function_has_a_step_and_a_handler() -> None:
 @pytest.fixture
 async def runtime() -> FunctionRuntime:
     settings = FunctionSettings.from_env(
-        "test",
+        LOCAL_WORKER,
         {"MESH_REGISTRY": "static", "MESH_STATIC_ENDPOINTS": "orders=127.0.0.1:1"},
     )
     return FunctionRuntime(settings)
@@ -137,3 +137,15 @@ def test_every_closed_order_error_of_orders_is_order_closed_to_the_workflow(stat
     record = OrderRecord("o1", "alice", "r1", "f", status, "res1", "EUR", 100, ())
     error = order_closed(record)
     assert isinstance(errors.from_mesh_error(error), errors.OrderClosed), error.reason
+
+
+def test_a_function_has_channels_only_to_what_it_depends_on() -> None:
+    # A Lambda reaches only its depends_on (its security group); channels to
+    # anything else would wait at start for services it can never see.
+    topology = load_topology()
+    static = {"MESH_REGISTRY": "static", "MESH_STATIC_ENDPOINTS": "orders=127.0.0.1:1"}
+    for name, spec in topology.functions.items():
+        runtime = FunctionRuntime(FunctionSettings.from_env(name, static), topology)
+        assert set(runtime.channels.services) == set(spec.depends_on), name
+    with pytest.raises(ValueError, match="not a function"):
+        FunctionRuntime(FunctionSettings.from_env("ghost", static), topology)
