@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from mesh.localworkflow import INTERPRETER, LocalWorkflow, start_local_workflow
 from services.orders.workflow import LOCAL_STATE_MACHINE, StepFunctions
+from tests.integration.workflow.sfn import client
 
 pytestmark = pytest.mark.skipif(
     not INTERPRETER.is_dir() and os.environ.get("CI") != "true",
@@ -38,16 +38,6 @@ async def local(tmp_path: Path) -> AsyncIterator[LocalWorkflow]:
     finally:
         assert await workflow.stop() == 0
     assert not (tmp_path / "workflow.url").exists()
-
-
-def client(url: str) -> Any:
-    return boto3.client(
-        "stepfunctions",
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
 
 
 def code(call: Any, **kwargs: Any) -> str:
