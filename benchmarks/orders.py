@@ -68,7 +68,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from benchmarks._auth import jwks_process
 from benchmarks._load import Request, Tally, closed_loop, open_loop
-from benchmarks.chaos import Mesh, _name
+from benchmarks.chaos import Mesh, _name, _say
 from benchmarks.gateway import cpu_seconds, free_port, wait_port
 from mesh.issuer import LocalIssuer, local_auth_env
 
@@ -85,14 +85,9 @@ SIZES = (1, 5, 20)
 OPEN_FRACTIONS = (0.25, 0.5, 0.7, 0.9)
 EQUAL_FRACTION = 0.7
 P99_TARGET_MS = 50.0
-RATIO_TARGET = 2.0
 SIDES = ("mesh", "monolith")
 STORED = ("catalog", "inventory", "orders")
 TOKEN_TTL = 6 * 3600.0
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
 
 
 # ---------------------------------------------------------------- the databases

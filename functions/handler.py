@@ -25,7 +25,7 @@ from typing import Any
 from functions.errors import BadEvent, ServiceUnavailable
 from functions.runtime import FunctionRuntime
 
-__all__ = ["Step", "fault_counts", "field", "inject_fault", "lambda_handler", "parse_faults"]
+__all__ = ["Step", "field", "inject_fault", "lambda_handler", "parse_faults"]
 
 Step = Callable[[dict[str, Any], FunctionRuntime], Awaitable[dict[str, Any]]]
 _FAULT = re.compile(r"^([a-z][a-z0-9_]{0,39})=(\d{1,3})$")
@@ -64,11 +64,6 @@ def inject_fault(function: str, key: str, environ: Mapping[str, str] | None = No
         raise ServiceUnavailable(
             f"drill: {function} fails its first {failures} attempts (attempt {attempt})"
         )
-
-
-def fault_counts() -> dict[tuple[str, str], int]:
-    with _lock:
-        return dict(_attempts)
 
 
 def field(event: Mapping[str, Any], name: str) -> str:

@@ -120,10 +120,6 @@ class WebRoot:
             body, None, b"application/json", b"no-store", _etag(body), html=False
         )
 
-    @property
-    def paths(self) -> frozenset[str]:
-        return frozenset(self._files)
-
     def owns(self, path: str) -> bool:
         """Whether ``path`` is the web's: not an API route's, not the gateway's own."""
         if path.startswith(self._api_prefixes):

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,7 +205,7 @@ class Metrics:
     """The metrics of one process. Its own registry, so test servers in one process never mix.
 
     >>> metrics = Metrics("orders", "0")
-    >>> metrics.rpc_done("/shop.orders.v1.OrdersService/GetOrder", "NOT_FOUND", 0.002)
+    >>> metrics.rpc("/shop.orders.v1.OrdersService/GetOrder").observe("NOT_FOUND", 0.002)
     """
 
     def __init__(self, service: str, replica: str = "0") -> None:
@@ -258,15 +258,6 @@ class Metrics:
                 rpc, self._rpc_server, self._rpc_in_flight.get((rpc,))
             )
         return series
-
-    def rpc_started(self, rpc: str) -> Callable[[], None]:
-        """Counts a call in flight; returns what takes it out again."""
-        level = self.rpc(rpc).in_flight
-        level.inc()
-        return level.dec
-
-    def rpc_done(self, rpc: str, code: str, seconds: float) -> None:
-        self.rpc(rpc).observe(code, seconds)
 
     def client_done(self, target: str, rpc: str, code: str, seconds: float) -> None:
         self._rpc_client.get((target, rpc, code)).observe(seconds)

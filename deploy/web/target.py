@@ -55,8 +55,6 @@ class Auth:
     logout_endpoint: str
     client_id: str
     scopes: tuple[str, ...]
-    redirect_uri: str
-    logout_uri: str
     # What Cognito writes before each scope in a token ("shop/"); the app strips it.
     scope_prefix: str = ""
 
@@ -65,8 +63,6 @@ class Auth:
             "authorize_endpoint",
             "token_endpoint",
             "logout_endpoint",
-            "redirect_uri",
-            "logout_uri",
         ):
             _check(_URL, getattr(self, name), name)
         _check(_CLIENT_ID, self.client_id, "client_id")
@@ -179,8 +175,6 @@ def resolve_target(
             logout_endpoint=f"{base}/logout",
             client_id=client_id,
             scopes=tuple(scopes or ["openid"]),
-            redirect_uri=f"{site_url}/callback",
-            logout_uri=f"{site_url}/",
             scope_prefix=_prefix_of(scopes or []),
         )
     elif out.get("auth") is not None:
@@ -196,8 +190,6 @@ def resolve_target(
             logout_endpoint=_field(given, "logout_endpoint"),
             client_id=_field(given, "client_id"),
             scopes=tuple(raw_scopes),
-            redirect_uri=_field(given, "redirect_uri"),
-            logout_uri=_field(given, "logout_uri"),
             scope_prefix=str(given.get("scope_prefix") or _prefix_of(raw_scopes)),
         )
     else:

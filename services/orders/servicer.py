@@ -100,7 +100,6 @@ _STATUS_NAMES = {number: name for name, number in _STATUS.items()}
 # Where MESH_FAULT_EXIT_AT may stop the process: after each durable step but the last.
 FAULT_STEPS = ("after-reserve", "after-write", "after-commit")
 FAULT_EXIT_CODE = 70
-_FINAL = FINAL
 # Sees and cancels every customer's orders (declared in orders.proto).
 ADMIN_SCOPE = "orders.admin"
 # An order's own limits; inventory checks its reservations against its own.
@@ -484,7 +483,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         with self.events.subscribe(order_id) as changed:
             order = await self._visible(order_id)
             yield pb.WatchOrderResponse(order=order_message(order))
-            while order.status not in _FINAL:
+            while order.status not in FINAL:
                 if self.events.closed.is_set():
                     raise Unavailable(
                         "server is shutting down; watch again", reason="SHUTTING_DOWN"

@@ -538,12 +538,13 @@ def test_hostile_values_in_terraform_output(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     bad = _web_output(site)
-    bad["auth"]["redirect_uri"] = "https://evil.example/callback?x=<script>"
+    # The app sends the browser to this address: a hostile one is refused before upload.
+    bad["auth"]["authorize_endpoint"] = "https://evil.example/authorize?x=<script>"
     output = tmp_path / "web.json"
     output.write_text(json.dumps(bad))
     _tool(tmp_path / "bin", "terraform", f'cat "{output}"\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    _refused(site, ["--skip-build", "--dist", str(dist)], capsys, "redirect_uri")
+    _refused(site, ["--skip-build", "--dist", str(dist)], capsys, "authorize_endpoint")
 
 
 def test_without_terraform_the_flags_are_named(
