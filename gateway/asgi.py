@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.errors import GatewayError
 
-__all__ = ["Receive", "Scope", "Send", "read_body", "respond"]
+__all__ = ["IMMUTABLE", "Receive", "Scope", "Send", "accepts_gzip", "read_body", "respond"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -15,6 +15,25 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 JSON = b"application/json"
+# Cache-Control of a file whose name carries its content's hash.
+IMMUTABLE = b"public, max-age=31536000, immutable"
+
+
+def accepts_gzip(accept: bytes) -> bool:
+    """Whether an Accept-Encoding value takes gzip (and does not refuse it with q=0)."""
+    for item in accept.split(b","):
+        coding, _, params = item.partition(b";")
+        if coding.strip().lower() != b"gzip":
+            continue
+        for param in params.split(b";"):
+            name, _, value = param.partition(b"=")
+            if name.strip().lower() == b"q":
+                try:
+                    return float(value.strip()) > 0
+                except ValueError:
+                    return False
+        return True
+    return False
 
 
 async def respond(

@@ -30,6 +30,8 @@ from html import escape
 from importlib.abc import Traversable
 from urllib.parse import urlsplit
 
+from gateway.asgi import IMMUTABLE
+
 __all__ = ["Asset", "DocsAssets", "docs_assets", "docs_page", "page_headers"]
 
 # Our Swagger UI initializer: a file of its own, since the page allows no inline script.
@@ -55,7 +57,6 @@ window.addEventListener("load", function () {
 """
 _STYLE = b"body{margin:0;background:#fafafa}\n"
 # A year: the names change with the content.
-IMMUTABLE = b"public, max-age=31536000, immutable"
 REVALIDATE = b"no-cache"
 _GZIP_FROM = 1024
 _SOURCE_MAP = re.compile(rb"\n?//# sourceMappingURL=\S+\s*\Z|\n?/\*# sourceMappingURL=\S+ \*/\s*\Z")
@@ -166,7 +167,7 @@ def docs_page(title: str, assets: DocsAssets) -> bytes:
 def page_headers(connect: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
     """Security headers of the docs page; ``connect``: other origins it may call
     (the OAuth2 token endpoint)."""
-    origins = " ".join(sorted({_origin(url) for url in connect if _origin(url)}))
+    origins = " ".join(sorted({origin(url) for url in connect if origin(url)}))
     policy = (
         "default-src 'none'; script-src 'self'; style-src 'self'; "
         # Swagger UI's stylesheet draws its icons as data: SVGs.
@@ -183,7 +184,7 @@ def page_headers(connect: tuple[str, ...] = ()) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return ""

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2
 
-from gateway.asgi import Send, respond
+from gateway.asgi import Send, accepts_gzip, respond
 from gateway.docs import Asset, docs_assets, docs_page, page_headers
 from gateway.errors import GatewayError
 
@@ -22,7 +21,6 @@ __all__ = ["OpsEndpoints"]
 
 _CHECK = "/grpc.health.v1.Health/Check"
 _HTML = b"text/html; charset=utf-8"
-_GZIP = re.compile(rb"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(?!0(?:\.0*)?\s*(?:,|$))[0-9.]+\s*)?(?:,|$)")
 READY_TIMEOUT = 1.0
 
 
@@ -123,8 +121,4 @@ class OpsEndpoints:
 
 
 def _takes_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether Accept-Encoding allows gzip (and does not refuse it with q=0)."""
-    return any(
-        name == b"accept-encoding" and _GZIP.search(value.lower()) is not None
-        for name, value in headers
-    )
+    return any(name == b"accept-encoding" and accepts_gzip(value) for name, value in headers)

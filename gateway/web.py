@@ -34,13 +34,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit
 
-from gateway.asgi import Send
+from gateway.asgi import IMMUTABLE, Send, accepts_gzip
+from gateway.docs import origin
 
 __all__ = ["IMMUTABLE", "RESERVED", "WebConfigError", "WebRoot", "web_config"]
 
-IMMUTABLE: Final = b"public, max-age=31536000, immutable"
 # The gateway's own paths besides the API's routes (and /metrics, served on its own port).
 RESERVED: Final = frozenset({"healthz", "readyz", "openapi.json", "docs", "metrics"})
 CONFIG_PATH: Final = "/config.json"
@@ -106,8 +105,7 @@ class WebRoot:
         extra = ""
         token_url = (config.get("auth") or {}).get("tokenUrl", "")
         if token_url:
-            parts = urlsplit(token_url)
-            extra = f" {parts.scheme}://{parts.netloc}"
+            extra = f" {origin(token_url)}" if origin(token_url) else ""
         self._csp = (
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self'{extra}; object-src 'none'; base-uri 'self'; "
@@ -168,7 +166,7 @@ class WebRoot:
             await send({"type": "http.response.body", "body": b""})
             return 304
         body = found.body
-        if found.gzipped is not None and _accepts_gzip(accept):
+        if found.gzipped is not None and accepts_gzip(accept):
             body = found.gzipped
             out.append((b"content-encoding", b"gzip"))
         out.append((b"content-length", str(len(body)).encode()))
@@ -211,19 +209,6 @@ def _load(root: Path) -> dict[str, _File]:
 
 def _etag(body: bytes) -> bytes:
     return b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
-
-
-def _accepts_gzip(accept: bytes) -> bool:
-    for item in accept.split(b","):
-        coding, _, params = item.strip().partition(b";")
-        if coding.strip().lower() == b"gzip":
-            return params.replace(b" ", b"").lower() not in (
-                b"q=0",
-                b"q=0.0",
-                b"q=0.00",
-                b"q=0.000",
-            )
-    return False
 
 
 async def _plain(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
