@@ -331,6 +331,8 @@ def _step(value: str) -> str:
 
 
 _WORKFLOWS = ("local", "stepfunctions", "off")
+# Where the local interpreter writes its URL, in the data dir (mesh.localworkflow).
+WORKFLOW_URL_FILE = "workflow.url"
 _STATE_MACHINE_ARN = re.compile(
     r"arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}"
 )
@@ -350,11 +352,17 @@ def _state_machine_arn(value: str) -> str:
     return value
 
 
+def workflow_kind(environ: Mapping[str, str] | _Env) -> str:
+    """``MESH_WORKFLOW``: local (the default), stepfunctions or off; the error names it."""
+    env = environ if isinstance(environ, _Env) else _Env(environ)
+    return env.get("MESH_WORKFLOW", "local", _workflow)
+
+
 def _workflow_settings(env: _Env, service: str, data_dir: Path) -> WorkflowSettings:
     """Orders' workflow settings; other services have none."""
     if service != "orders":
         return WorkflowSettings()
-    kind = env.get("MESH_WORKFLOW", "local", _workflow)
+    kind = workflow_kind(env)
     endpoint = env.get("MESH_WORKFLOW_ENDPOINT", None, parse_url)
     arn = env.get("MESH_WORKFLOW_STATE_MACHINE_ARN", None, _state_machine_arn)
     if kind == "stepfunctions" and arn is None:
@@ -364,7 +372,7 @@ def _workflow_settings(env: _Env, service: str, data_dir: Path) -> WorkflowSetti
     return WorkflowSettings(
         kind,
         endpoint,
-        data_dir / "workflow.url" if kind == "local" and endpoint is None else None,
+        data_dir / WORKFLOW_URL_FILE if kind == "local" and endpoint is None else None,
         arn,
         env.get("MESH_PAYMENT_DEADLINE_SECONDS", 900.0, _ttl),
     )

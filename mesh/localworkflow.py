@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from mesh.config import WORKFLOW_URL_FILE
+
 __all__ = ["ROOT", "LocalWorkflow", "WorkflowUnavailable", "start_local_workflow"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +78,7 @@ async def start_local_workflow(
         )
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    url_file = data_dir / "workflow.url"
+    url_file = data_dir / WORKFLOW_URL_FILE
     url_file.unlink(missing_ok=True)
     log = (logs / log_name).open("ab")
     args = [

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from mesh.certs import CLIENT, CertFiles, ensure_certs
+from mesh.config import ConfigError, workflow_kind
 from mesh.discovery import (
     AWS_INSTANCE_IPV4,
     AWS_INSTANCE_PORT,
@@ -443,6 +444,11 @@ async def run(
     ``replicas_of`` overrides services.yaml's replica counts (a drill's wider mesh).
     """
     replicas_of = dict(replicas_of or {})
+    try:
+        local_workflow = workflow_kind(os.environ) == "local"
+    except ConfigError as exc:
+        _say(f"error: {exc}")
+        return 2
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -493,11 +499,16 @@ async def run(
 
     supervisor = Supervisor(launch, ready, stop)
     workflow: LocalWorkflow | None = None
+
+    async def stop_all() -> int:
+        """Stop the replicas, then the workflow their orders call; the failures."""
+        failures = await _stop(replicas, 10)
+        if workflow is not None:
+            await workflow.stop()
+        return failures
+
     try:
-        if any(s.name == "orders" for s in specs) and os.environ.get("MESH_WORKFLOW", "local") in (
-            "",
-            "local",
-        ):
+        if any(s.name == "orders" for s in specs) and local_workflow:
             workflow = await _start_workflow(data_dir, files, ready_timeout)
         for spec in specs:
             for index in range(replicas_of.get(spec.name, spec.replicas)):
@@ -527,17 +538,13 @@ async def run(
             stop.set()
             await supervisor.close()
             _say(f"error: {supervisor.reason}\nstopping the mesh")
-            await _stop(replicas, 10)
-            if workflow is not None:
-                await workflow.stop()
+            await stop_all()
             return 1
     except KeyboardInterrupt:
         pass
     except RuntimeError as exc:
         _say(f"error: {exc}")
-        await _stop(replicas, 10)
-        if workflow is not None:
-            await workflow.stop()
+        await stop_all()
         return 1
     finally:
         stop.set()  # supervisors restart nothing from here on
@@ -547,10 +554,7 @@ async def run(
         if signin is not None:
             await signin.close()
     _say("\nstopping")
-    failures = await _stop(replicas, 10)
-    if workflow is not None:
-        await workflow.stop()
-    return 1 if failures else 0
+    return 1 if await stop_all() else 0
 
 
 def main(argv: list[str] | None = None) -> int:

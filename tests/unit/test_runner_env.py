@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from mesh.runner import child_env
+import pytest
+
+from mesh.runner import child_env, run
 from mesh.topology import load_topology, parse_topology
 
 
@@ -53,3 +56,13 @@ def test_a_log_tail_is_the_last_lines(tmp_path: Path) -> None:
     log.write_text("".join(f"line {i}\n" for i in range(100)))
     assert log_tail(str(log), 3) == "    line 97\n    line 98\n    line 99"
     assert "unreadable" in log_tail(str(tmp_path / "missing.log"))
+
+
+def test_a_bad_workflow_setting_stops_the_runner_before_it_starts_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MESH_WORKFLOW", "bogus")
+    code = asyncio.run(run(load_topology(), [], tmp_path / "data", ready_timeout=5))
+    assert code == 2
+    assert "MESH_WORKFLOW='bogus' is invalid" in capsys.readouterr().out
+    assert not (tmp_path / "data").exists()  # nothing was started or written
