@@ -43,7 +43,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from pathlib import Path
 import httpx
 
 from mesh.issuer import LocalIssuer
+from mesh.runner import free_offset
 from mesh.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,20 +99,6 @@ class Tally:
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
 
 
-def _free_offset() -> int:
-    ports = [s.port for s in load_topology().services.values()]
-    for _ in range(50):
-        offset = random.randrange(1000, 9000)
-        try:
-            for port in ports:
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return offset
-    raise RuntimeError("no free port range")
-
-
 def replicas(data: Path, service: str) -> list[int]:
     """Pids of the service's registered replicas (the local registry file)."""
     try:
@@ -148,7 +134,7 @@ class Mesh:
         self.data = data
         self.args = args  # the runner's own, after its data dir and port offset
         self.env = DRILL_ENV if env is None else env
-        self.offset = _free_offset()
+        self.offset = free_offset()
         self.out = data.parent / "runner.out"
         self.process: subprocess.Popen[bytes] | None = None
 

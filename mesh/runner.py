@@ -26,6 +26,7 @@ import contextlib
 import os
 import random
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -428,6 +429,21 @@ def _usage(
                 f"{replica.spec.grpc_service}/{method}"
             )
     _say("Press Ctrl-C to stop.")
+
+
+def free_offset(topology: Topology | None = None) -> int:
+    """A ``--port-offset`` at which every service's port is free now (tests, drills)."""
+    ports = [spec.port for spec in (topology or load_topology()).services.values()]
+    for _ in range(50):
+        offset = random.randrange(1000, 9000)
+        try:
+            for port in ports:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + offset))
+        except OSError:
+            continue
+        return offset
+    raise RuntimeError("no free port range for the mesh")
 
 
 async def run(

@@ -49,8 +49,12 @@ def test_the_quick_benchmark_serves_both_sides_and_prints_the_tax() -> None:
     mesh, mesh_errors, mono, mono_errors = map(int, found.groups())
     assert mesh > 0 and mono > 0 and mesh_errors == 0 and mono_errors == 0, out
     for size in (1, 5, 20):
-        assert re.search(rf"^ +{size} line\(s\) +mesh +[\d.]+ +monolith +[\d.]+ +ratio ", out, re.M), out
-    assert re.search(r"^p99 of CreateOrder\(5\) at 70% .*: [\d.]+ ms \(target <= 50 ms\)$", out, re.M)
+        assert re.search(
+            rf"^ +{size} line\(s\) +mesh +[\d.]+ +monolith +[\d.]+ +ratio ", out, re.M
+        ), out
+    assert re.search(
+        r"^p99 of CreateOrder\(5\) at 70% .*: [\d.]+ ms \(target <= 50 ms\)$", out, re.M
+    )
     last = re.fullmatch(r"ratio: (\d+\.\d\d)", lines[-1])
     assert last is not None, lines[-1]
     assert math.isfinite(float(last.group(1))) and float(last.group(1)) > 0

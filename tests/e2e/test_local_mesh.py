@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import httpx
 import pytest
 
 from mesh.logs import schema_problems
+from mesh.runner import free_offset
 from mesh.topology import load_topology
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
@@ -25,27 +24,13 @@ from tests.support.waiting import until_line
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_offset() -> int:
-    ports = [s.port for s in load_topology().services.values()]
-    for _ in range(50):
-        offset = random.randrange(1000, 9000)
-        try:
-            for port in ports:
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", port + offset))
-        except OSError:
-            continue
-        return offset
-    raise RuntimeError("no free port range")
-
-
 PAYMENT_DEADLINE = 30
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(360)
 def test_scripts_run_serves_the_shop_and_stops_cleanly(tmp_path: Path) -> None:
-    offset = _free_offset()
+    offset = free_offset()
     topology = load_topology()
     out = tmp_path / "run.out"
     with out.open("w") as sink:

@@ -13,13 +13,14 @@ import pytest
 
 from mesh.certs import CLIENT, CertFiles
 from mesh.issuer import LocalIssuer
+from mesh.runner import free_offset
 from mesh.tls import TARGET_NAME_OVERRIDE, TlsSettings, channel_credentials
 from mesh.topology import load_topology
 from shop.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from shop.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 from shop.orders.v1 import orders_pb2, orders_pb2_grpc
 from shop.type.v1.money_pb2 import Money
-from tests.e2e.test_local_mesh import ROOT, _free_offset
+from tests.e2e.test_local_mesh import ROOT
 from tests.support.tls import NAMESPACE, make_pki
 from tests.support.waiting import until_line
 
@@ -34,7 +35,7 @@ def _channel(port: int, service: str, tls: TlsSettings) -> grpc.Channel:
 
 @pytest.mark.slow
 def test_scripts_run_tls_serves_the_shop_on_mutual_tls(tmp_path: Path) -> None:
-    offset = _free_offset()
+    offset = free_offset()
     data = tmp_path / "data"
     out = tmp_path / "run.out"
     # A process that inherited TLS settings would present them instead of its own.

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from mesh.probe import check_grpc
+from mesh.runner import free_offset
 from mesh.topology import load_topology
-from tests.e2e.test_local_mesh import _free_offset
 from tests.support.waiting import until_line, until_sync
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def pids(data: Path, service: str) -> dict[int, int]:
 
 
 def test_a_killed_replica_is_restarted_and_the_others_keep_serving(tmp_path: Path) -> None:
-    offset = _free_offset()
+    offset = free_offset()
     port = load_topology()["catalog"].port + offset
     with runner(tmp_path, "--only", "catalog", "--port-offset", str(offset)) as (process, out):
         until_sync(lambda: "Press Ctrl-C" in out.read_text(), timeout=120, what="the mesh")
@@ -93,7 +93,7 @@ def test_a_killed_replica_is_restarted_and_the_others_keep_serving(tmp_path: Pat
 
 def test_stopping_while_a_replica_awaits_its_restart_exits_zero(tmp_path: Path) -> None:
     """Seen in a chaos run: Ctrl-C between a replica's death and its restart exited 1."""
-    offset = _free_offset()
+    offset = free_offset()
     port = load_topology()["catalog"].port + offset
     with runner(tmp_path, "--only", "catalog", "--port-offset", str(offset)) as (process, out):
         until_line(out, "Press Ctrl-C", process=process, timeout=120)
@@ -123,7 +123,7 @@ def test_stopping_while_a_replica_awaits_its_restart_exits_zero(tmp_path: Path) 
 
 
 def test_a_process_that_cannot_start_fails_fast_with_its_log(tmp_path: Path) -> None:
-    offset = _free_offset()
+    offset = free_offset()
     port = load_topology()["catalog"].port + offset
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))

@@ -25,9 +25,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from mesh.issuer import LocalIssuer
+from mesh.runner import free_offset
 from mesh.token import CUSTOMER_SCOPES, known_scopes
 from mesh.topology import load_topology
-from tests.e2e.test_local_mesh import _free_offset
 from tests.support.waiting import until_line
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +77,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     _needed("web/dist (the built storefront)", (ROOT / "web" / "dist" / "index.html").is_file())
     _needed("web/node_modules/axe-core", AXE.is_file())
     _needed("/usr/bin/chromium", CHROMIUM.is_file())
-    offset = _free_offset()
+    offset = free_offset()
     base = tmp_path_factory.mktemp("storefront")
     out = base / "run.out"
     # No drain pause at the end: nothing balances load in front of a test's gateway.

@@ -5,7 +5,6 @@ and is routed by the gateway; bad requests write nothing."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mesh.runner import free_offset
 from mesh.scaffold import ScaffoldError, plan
 from mesh.topology import load_topology
 from tests.support.waiting import until_line
@@ -21,8 +21,22 @@ from tests.support.waiting import until_line
 ROOT = Path(__file__).resolve().parents[2]
 BUF = ROOT / ".tools" / "node_modules" / ".bin" / "buf"
 # What the scaffold and the checks read; not .git, .venv, gen, .data or node_modules.
-NEEDED = ("protos", "services", "mesh", "gateway", "functions", "workflows", "scripts", "tests",
-          "deploy", "docs", "services.yaml", "buf.yaml", "pyproject.toml", ".tools/googleapis")
+NEEDED = (
+    "protos",
+    "services",
+    "mesh",
+    "gateway",
+    "functions",
+    "workflows",
+    "scripts",
+    "tests",
+    "deploy",
+    "docs",
+    "services.yaml",
+    "buf.yaml",
+    "pyproject.toml",
+    ".tools/googleapis",
+)
 
 
 def copy_repo(dest: Path) -> Path:
@@ -45,9 +59,7 @@ def copy_repo(dest: Path) -> Path:
 def run(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """A command in the copy with the shared venv, importing the copy's code and stubs."""
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'gen'}"}
-    return subprocess.run(
-        args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -63,8 +75,17 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     root = copy_repo(tmp_path / "repo")
     python = sys.executable
-    made = run(root, python, "-m", "mesh.scaffold", "shelves", "--store", "redis",
-               "--depends-on", "catalog")
+    made = run(
+        root,
+        python,
+        "-m",
+        "mesh.scaffold",
+        "shelves",
+        "--store",
+        "redis",
+        "--depends-on",
+        "catalog",
+    )
     assert made.returncode == 0, made.stdout + made.stderr
     # The next port after the mesh's highest (the gateway's 8080 is another range).
     taken = [s.port for s in load_topology(ROOT / "services.yaml").services.values()]
@@ -73,7 +94,13 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     assert sql.returncode == 0, sql.stdout + sql.stderr
 
     checks = run(
-        root, python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        root,
+        python,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
         "tests/integration/services/test_shelves.py",
         "tests/integration/services/test_notes.py",
         "tests/unit/test_protos.py",
@@ -84,8 +111,12 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
     )
     assert checks.returncode == 0, checks.stdout[-4000:] + checks.stderr[-2000:]
 
-    new = ["services/shelves", "services/notes", "tests/integration/services/test_shelves.py",
-           "tests/integration/services/test_notes.py"]
+    new = [
+        "services/shelves",
+        "services/notes",
+        "tests/integration/services/test_shelves.py",
+        "tests/integration/services/test_notes.py",
+    ]
     lint = run(root, python, "-m", "ruff", "check", *new)
     assert lint.returncode == 0, lint.stdout
     types = run(root, python, "-m", "mypy", *new)
@@ -95,15 +126,20 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
         assert buf.returncode == 0, buf.stdout + buf.stderr
 
     # The gateway routes it and documents it (the gateway's own route and OpenAPI code).
-    routed = run(root, python, "-c", (
-        "from gateway.openapi import build_openapi\n"
-        "from gateway.rules import bindings_for, import_generated, resolve_services\n"
-        "from mesh.topology import load_topology\n"
-        "import_generated('shop')\n"
-        "t = load_topology()\n"
-        "d = resolve_services({s.name: s.grpc_service for s in t.services.values() if s.grpc_service})\n"
-        "print(sorted(build_openapi(bindings_for(d), d)['paths']))"
-    ))
+    routed = run(
+        root,
+        python,
+        "-c",
+        (
+            "from gateway.openapi import build_openapi\n"
+            "from gateway.rules import bindings_for, import_generated, resolve_services\n"
+            "from mesh.topology import load_topology\n"
+            "import_generated('shop')\n"
+            "t = load_topology()\n"
+            "d = resolve_services({s.name: s.grpc_service for s in t.services.values() if s.grpc_service})\n"
+            "print(sorted(build_openapi(bindings_for(d), d)['paths']))"
+        ),
+    )
     assert "'/v1/shelves'" in routed.stdout and "'/v1/notes/{name}'" in routed.stdout, (
         routed.stdout + routed.stderr
     )
@@ -113,15 +149,26 @@ def test_a_scaffolded_service_works_everywhere_at_once(tmp_path: Path) -> None:
 
 
 def _the_runner_starts(root: Path, names: tuple[str, ...], data: Path) -> None:
-    offset = random.randrange(2000, 9000)  # beside any mesh already running here
+    offset = free_offset(load_topology(root / "services.yaml"))  # the copy's ports, checked
     console = data.parent / "run.out"
     only = [arg for name in names for arg in ("--only", name)]
     env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'gen'}"}
     with console.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "mesh.runner", *only, "--data-dir", str(data),
-             "--port-offset", str(offset)],
-            cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "mesh.runner",
+                *only,
+                "--data-dir",
+                str(data),
+                "--port-offset",
+                str(offset),
+            ],
+            cwd=root,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         text = until_line(console, "Press Ctrl-C", process=process, timeout=90)
