@@ -150,13 +150,7 @@ class OrdersStore:
         ``at`` is the update time to write (µs; default now), so a caller that
         knows the order can tell its new state without reading it back.
         """
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(orders)
-                .where(orders.c.order_id == order_id, orders.c.status == expected)
-                .values(status=status, update_time=now_us() if at is None else at)
-            )
-        return bool(result.rowcount)
+        return await self.move(order_id, {expected}, status, at=at)
 
     async def move(
         self,
@@ -166,6 +160,7 @@ class OrdersStore:
         *,
         unpaid_only: bool = False,
         execution: str | None = None,
+        at: int | None = None,
     ) -> bool:
         """Moves the order from one of ``expected`` to ``status`` in one conditional write.
 
@@ -175,38 +170,33 @@ class OrdersStore:
         condition = and_(orders.c.order_id == order_id, orders.c.status.in_(sorted(expected)))
         if unpaid_only:
             condition = and_(condition, orders.c.payment_id.is_(None))
-        values: dict[str, Any] = {"status": status, "update_time": now_us()}
+        values: dict[str, Any] = {"status": status, "update_time": now_us() if at is None else at}
         if execution is not None:
             values["execution"] = execution
-        async with self.engine.begin() as conn:
-            result = await conn.execute(update(orders).where(condition).values(**values))
-        return bool(result.rowcount)
+        return await self._update(condition, values)
 
     async def record_payment(self, order_id: str, payment_id: str) -> bool:
         """The order's payment, once: False if it is paid already or no longer awaits payment."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(orders)
-                .where(
-                    orders.c.order_id == order_id,
-                    orders.c.status.in_([PENDING, PENDING_PAYMENT]),
-                    orders.c.payment_id.is_(None),
-                )
-                .values(payment_id=payment_id, update_time=now_us())
-            )
-        return bool(result.rowcount)
+        return await self._update(
+            and_(
+                orders.c.order_id == order_id,
+                orders.c.status.in_([PENDING, PENDING_PAYMENT]),
+                orders.c.payment_id.is_(None),
+            ),
+            {"payment_id": payment_id, "update_time": now_us()},
+        )
 
     async def attach_token(self, order_id: str, token: str) -> bool:
         """Keeps the payment wait's task token; False if the order no longer awaits payment."""
+        return await self._update(
+            and_(orders.c.order_id == order_id, orders.c.status.in_([PENDING, PENDING_PAYMENT])),
+            {"task_token": token},
+        )
+
+    async def _update(self, condition: Any, values: dict[str, Any]) -> bool:
+        """One conditional write; whether it matched the order."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                update(orders)
-                .where(
-                    orders.c.order_id == order_id,
-                    orders.c.status.in_([PENDING, PENDING_PAYMENT]),
-                )
-                .values(task_token=token)
-            )
+            result = await conn.execute(update(orders).where(condition).values(**values))
         return bool(result.rowcount)
 
     async def overdue(self, *, deadline_before: int, limit: int = 100) -> list[OrderRecord]:
