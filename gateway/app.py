@@ -45,7 +45,7 @@ from mesh.access import check_services
 from mesh.accesslog import AccessLog
 from mesh.metrics import Metrics
 from mesh.principal import to_metadata
-from mesh.telemetry import TRACEPARENT, Telemetry, parent_context, traceparent
+from mesh.telemetry import TRACEPARENT, Telemetry, ids_of, parent_context, traceparent
 
 if TYPE_CHECKING:
     from mesh.config import Settings as MeshSettings
@@ -85,7 +85,8 @@ class Gateway:
         self.access_log = access_log
         self.guard = guard or Guard(settings)
         self.tracer = telemetry.tracer if telemetry is not None else None
-        self.telemetry = telemetry
+        # The telemetry that decides sampling at the front door: None when not tracing.
+        self._tracing = telemetry if self.tracer is not None else None
         self.metrics = metrics or Metrics("gateway")
         self._forward = frozenset(h.encode() for h in settings.forward_headers)
         self._ops = ops.OpsEndpoints(self, self.drain)
@@ -162,11 +163,11 @@ class Gateway:
             if match is not None:
                 route = match.route.template.source
             forward = None
-            if self.telemetry is not None and self.tracer is not None:
-                forward = self.telemetry.entry_unrecorded(info.traceparent)
+            if self._tracing is not None:
+                forward = self._tracing.entry_unrecorded(info.traceparent)
             if forward is not None:
                 # Not recorded: no span, only the ids every hop logs.
-                trace_id, span_id = forward[3:35], forward[36:52]
+                trace_id, span_id = ids_of(forward)
                 info.metadata.append((TRACEPARENT, forward))
                 headers.append((b"x-trace-id", trace_id.encode()))
             elif self.tracer is not None:
@@ -389,9 +390,9 @@ def create_app(
     check_services(descriptors)
     bindings = bindings_for(descriptors)
     router: Router[Endpoint] = Router(Endpoint(b) for b in bindings)
+    prefix = settings.jwt.scope_prefix if settings.jwt is not None else ""
     oauth = None
     if settings.oauth_token_url and settings.oauth_authorize_url:
-        prefix = settings.jwt.scope_prefix if settings.jwt is not None else ""
         oauth = OAuthUrls(settings.oauth_authorize_url, settings.oauth_token_url, prefix)
     if comments is None:
         comments = load_comments(generated_package) if generated_package else {}
@@ -409,7 +410,7 @@ def create_app(
             settings.oauth_token_url,
             settings.web_client_id,
             settings.oauth_logout_url,
-            settings.jwt.scope_prefix if settings.jwt is not None else "",
+            prefix,
         )
         first = {str(e.template.segments[0]) for e in router.routes() if e.template.segments}
         try:

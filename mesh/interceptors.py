@@ -48,7 +48,7 @@ from mesh.errors import (
 )
 from mesh.metrics import Metrics, RpcSeries
 from mesh.principal import INTERNAL, PRINCIPAL_KEY, SCOPES_KEY, Principal, PrincipalError, parse
-from mesh.telemetry import TRACEPARENT, Telemetry
+from mesh.telemetry import TRACEPARENT, Telemetry, ids_of
 
 __all__ = ["REQUEST_ID_HEADER", "MeshInterceptor"]
 
@@ -304,7 +304,7 @@ class MeshInterceptor:
             ids = span.get_span_context()
             trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
         elif call.forward is not None:
-            trace_id, span_id = call.forward[3:35], call.forward[36:52]
+            trace_id, span_id = ids_of(call.forward)
         if self.access_log is None:
             return
         self.access_log.record(
