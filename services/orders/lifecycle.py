@@ -67,7 +67,7 @@ log = logging.getLogger("orders.lifecycle")
 RESERVATION_MARGIN = 120.0
 # Which moves the workflow may make (target: from). A final target reached from
 # any final status is a no-op, so compensations never fail on a raced cancel.
-_MOVES: dict[str, frozenset[str]] = {
+WORKFLOW_MOVES: dict[str, frozenset[str]] = {
     PAID: frozenset({PENDING, PENDING_PAYMENT}),
     FULFILLED: frozenset({PAID}),
     EXPIRED: frozenset({PENDING, PENDING_PAYMENT}),
@@ -217,7 +217,7 @@ class Lifecycle:
 
     async def advance(self, order_id: str, status: str) -> OrderRecord:
         """AdvanceOrder: the workflow's move; no-op when there already."""
-        allowed = _MOVES.get(status)
+        allowed = WORKFLOW_MOVES.get(status)
         if allowed is None:
             raise FailedPrecondition(
                 f"the workflow cannot move an order to {status}",

@@ -62,7 +62,7 @@ from mesh.principal import Principal
 from mesh.timeutil import now_us, to_timestamp
 from mesh.validation import ID_PATTERN, Violations, parse_name, validate_lines
 from services.orders.events import OrderEvents
-from services.orders.lifecycle import Lifecycle, order_closed
+from services.orders.lifecycle import WORKFLOW_MOVES, Lifecycle, order_closed
 from services.orders.payments import Card
 from services.orders.store import (
     CANCELLED,
@@ -468,9 +468,9 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
     ) -> pb.AdvanceOrderResponse:
         order_id = parse_name(request.name, "orders", ORDER_ID)
         status = _STATUS_NAMES.get(request.status)
-        if status not in (PAID, FULFILLED, EXPIRED, CANCELLED, FAILED):
+        if status not in WORKFLOW_MOVES:
             raise InvalidArgument(
-                "status must be PAID, FULFILLED, EXPIRED, CANCELLED or FAILED",
+                f"status must be one of {', '.join(WORKFLOW_MOVES)}",
                 violations=[FieldViolation("status", "a status the workflow reaches")],
             )
         order = await self.lifecycle.advance(order_id, status)

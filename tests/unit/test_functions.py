@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from functions import errors
+from functions import errors, mark_order
 from functions.handler import field, inject_fault, parse_faults
 from functions.local import invoke, load_steps
 from functions.runtime import LOCAL_WORKER, FunctionRuntime, FunctionSettings
 from mesh.errors import FailedPrecondition, MeshError, NotFound, Unavailable
 from mesh.topology import load_topology
-from services.orders.lifecycle import order_closed
+from services.orders.lifecycle import WORKFLOW_MOVES, order_closed
 from services.orders.store import CANCELLED, EXPIRED, FAILED, PAID, PENDING, OrderRecord
 
 ORDER = "orders/" + "a" * 32
@@ -149,3 +149,8 @@ def test_a_function_has_channels_only_to_what_it_depends_on() -> None:
         assert set(runtime.channels.services) == set(spec.depends_on), name
     with pytest.raises(ValueError, match="not a function"):
         FunctionRuntime(FunctionSettings.from_env("ghost", static), topology)
+
+
+def test_mark_order_takes_exactly_the_moves_orders_accepts_from_the_workflow() -> None:
+    # Functions import no service, so the list is written in both: held together here.
+    assert set(mark_order.STATUSES) == set(WORKFLOW_MOVES)
