@@ -208,7 +208,9 @@ async def test_paid_in_time_goes_paid_then_fulfilled(tmp_path: Path) -> None:
         ]
         stock = await flow.stock()
         assert (stock.on_hand, stock.reserved) == (8, 0)
-        assert (await flow.execution(order.name))["status"] == "SUCCEEDED"
+        # The order's last move is the execution's last step: it ends just after.
+        ended = await until(lambda: _ended(flow, order.name), what="the execution to end")
+        assert ended["status"] == "SUCCEEDED"
         # Paying a fulfilled order is the same idempotent answer.
         assert (await flow.pay(order.name)).status == pb.Order.STATUS_FULFILLED
 
@@ -230,7 +232,9 @@ async def test_not_paid_in_time_expires_and_the_stock_comes_back(tmp_path: Path)
         )
         assert error == "ORDER_EXPIRED"
         assert flow.payments.charges == {}
-        assert (await flow.execution(order.name))["status"] == "SUCCEEDED"
+        # The order's last move is the execution's last step: it ends just after.
+        ended = await until(lambda: _ended(flow, order.name), what="the execution to end")
+        assert ended["status"] == "SUCCEEDED"
 
 
 async def test_cancel_while_pending_stops_the_workflow_and_releases(tmp_path: Path) -> None:
