@@ -83,6 +83,12 @@ def _say(message: str) -> None:
 class Tally:
     latencies: list[float] = field(default_factory=list)
     codes: Counter[str] = field(default_factory=Counter)
+    by_call: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, call: str, code: str, seconds: float) -> None:
+        self.codes[code] += 1
+        self.latencies.append(seconds)
+        self.by_call.setdefault(call, []).append(seconds)
 
     @property
     def total(self) -> int:
@@ -93,10 +99,22 @@ class Tally:
         return sum(n for code, n in self.codes.items() if code.startswith("2"))
 
     def p99_ms(self) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return _percentile_ms(self.latencies, 0.99)
+
+    def calls(self) -> str:
+        """p50/p99 per call type: which call a tail belongs to."""
+        return ", ".join(
+            f"{call} n={len(seconds)} p50 {_percentile_ms(seconds, 0.5):.1f} "
+            f"p99 {_percentile_ms(seconds, 0.99):.1f} ms"
+            for call, seconds in sorted(self.by_call.items())
+        )
+
+
+def _percentile_ms(seconds: list[float], q: float) -> float:
+    if not seconds:
+        return 0.0
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
 def replicas(data: Path, service: str) -> list[int]:
@@ -243,6 +261,7 @@ class Load:
             roll = rng.random()
             started = time.perf_counter()
             request_id = ""
+            call = "CreateOrder"
             try:
                 if roll < 0.4 or not mine:
                     request_id = f"drill-{uuid.uuid4().hex}"
@@ -252,8 +271,10 @@ class Load:
                     }
                     reply = await http.post(f"{self.shop.base}/v1/orders", json=body, headers=auth)
                 elif roll < 0.7:
+                    call = "GetOrder"
                     reply = await http.get(f"{self.shop.base}/v1/{rng.choice(mine)}", headers=auth)
                 else:
+                    call = "ListProducts"
                     reply = await http.get(f"{self.shop.base}/v1/products")
                 code = str(reply.status_code)
                 if request_id and reply.status_code == 200:
@@ -262,9 +283,8 @@ class Load:
                     mine.append(name)
                     if rng.random() < 0.5:
                         # Paid at once (the sandbox's test card); the others expire.
-                        self.tally.codes[code] += 1
-                        self.tally.latencies.append(time.perf_counter() - started)
-                        started = time.perf_counter()
+                        self.tally.add(call, code, time.perf_counter() - started)
+                        call, started = "ConfirmPayment", time.perf_counter()
                         reply = await http.post(
                             f"{self.shop.base}/v1/{name}:confirmPayment",
                             json={"card": TEST_CARD},
@@ -273,8 +293,7 @@ class Load:
                         code = str(reply.status_code)
             except httpx.HTTPError as exc:
                 code = type(exc).__name__
-            self.tally.codes[code] += 1
-            self.tally.latencies.append(time.perf_counter() - started)
+            self.tally.add(call, code, time.perf_counter() - started)
 
 
 async def killer(mesh: Mesh, interval: float, signum: signal.Signals, stop: asyncio.Event) -> int:
@@ -373,6 +392,7 @@ async def drill(mesh: Mesh, opts: argparse.Namespace) -> tuple[int, int, bool]:
                 f"{rate * 100:.3f} % (target {target * 100:.1f} %), p99 {tally.p99_ms():.1f} ms, "
                 f"answers {dict(tally.codes)}"
             )
+            _say(f"  by call: {tally.calls()}")
             total, ok = total + tally.total, ok + tally.ok
             created |= load.created
         # Unpaid orders expire at their deadline; a workflow whose compensation could
@@ -452,6 +472,7 @@ async def soak(mesh: Mesh, opts: argparse.Namespace) -> tuple[int, int, bool]:
             f"success {tally.ok / max(tally.total, 1) * 100:.3f} %, p99 {tally.p99_ms():.1f} ms, "
             f"answers {dict(tally.codes)}"
         )
+        _say(f"  by call: {tally.calls()}")
         lost = [names[pid] for pid in names if not _alive(pid)]
         if lost:
             _say(f"  processes that exited during the soak: {', '.join(lost)}")

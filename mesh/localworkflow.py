@@ -61,6 +61,7 @@ async def start_local_workflow(
     *,
     timeout: float = 30.0,
     retry_interval_ms: int | None = None,
+    keep_finished: int | None = None,
     log_name: str = "workflow.log",
 ) -> LocalWorkflow:
     """Start the interpreter and its function worker; returns once its URL is written.
@@ -92,6 +93,8 @@ async def start_local_workflow(
     ]
     if retry_interval_ms is not None:
         args += ["--retry-interval-ms", str(retry_interval_ms)]
+    if keep_finished is not None:
+        args += ["--keep-finished", str(keep_finished)]
     child_env = {
         **os.environ,
         "MESH_DATA_DIR": str(data_dir),

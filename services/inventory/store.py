@@ -23,6 +23,7 @@ from sqlalchemy import case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from mesh.db import reader
 from mesh.errors import AlreadyExists, FailedPrecondition, NotFound
 from mesh.timeutil import now_us
 from services.inventory.models import reservation_lines, reservations, stock
@@ -74,10 +75,11 @@ class InventoryStore:
 
     def __init__(self, engine: AsyncEngine, *, reservation_ttl: float = 300.0) -> None:
         self.engine = engine
+        self.reads = reader(engine)
         self.reservation_ttl_us = int(reservation_ttl * 1_000_000)
 
     async def get_stock(self, sku: str) -> StockRecord:
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             return await self._stock(conn, sku)
 
     async def _stock(self, conn: AsyncConnection, sku: str) -> StockRecord:
@@ -168,7 +170,7 @@ class InventoryStore:
                 )
         except IntegrityError:
             # The id exists (a repeat, or a concurrent twin): answer as a repeat would.
-            async with self.engine.connect() as conn:
+            async with self.reads.connect() as conn:
                 existing = await self._reservation(conn, reservation_id)
             if existing is None:
                 raise
@@ -206,7 +208,7 @@ class InventoryStore:
         and one committed meanwhile is left alone.
         """
         now = now_us() if now is None else now
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             due: list[str] = list(
                 (
                     await conn.execute(

@@ -201,7 +201,7 @@ class OrdersStore:
 
     async def overdue(self, *, deadline_before: int, limit: int = 100) -> list[OrderRecord]:
         """Orders still awaiting payment whose deadline passed before ``deadline_before`` (µs)."""
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             ids: list[str] = list(
                 (
                     await conn.execute(
@@ -223,7 +223,7 @@ class OrdersStore:
 
     async def pending(self, *, created_before: int, limit: int = 100) -> list[OrderRecord]:
         """Pending orders made before ``created_before`` (µs), oldest first."""
-        async with self.engine.connect() as conn:
+        async with self.reads.connect() as conn:
             ids: list[str] = list(
                 (
                     await conn.execute(

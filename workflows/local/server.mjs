@@ -15,10 +15,12 @@
 //
 // Retry, Catch, TimeoutSeconds(Path) and the state machine's TimeoutSeconds are
 // the interpreter's own. Executions live in memory: a restart forgets them (the
-// orders settler expires what a lost execution leaves behind).
+// orders settler expires what a lost execution leaves behind), and only the
+// newest --keep-finished finished ones are kept.
 //
 // Usage: node server.mjs --definition FILE [--port 0] [--url-file FILE]
-//          [--python PYTHON] [--retry-interval-ms N] [--state-machine-arn ARN] [--tools DIR]
+//          [--python PYTHON] [--retry-interval-ms N] [--keep-finished N]
+//          [--state-machine-arn ARN] [--tools DIR]
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -36,6 +38,8 @@ const { values: opts } = parseArgs({
     "url-file": { type: "string" },
     python: { type: "string", default: "python3" },
     "retry-interval-ms": { type: "string" },
+    // Finished executions kept for DescribeExecution and GetExecutionHistory.
+    "keep-finished": { type: "string", default: "1000" },
     // Where scripts/lib/bootstrap.sh installs the interpreter (node_modules inside).
     tools: { type: "string", default: fileURLToPath(new URL("../../.tools/", import.meta.url)) },
     "state-machine-arn": {
@@ -75,7 +79,14 @@ function log(level, message, extra = {}) {
   };
   process.stdout.write(JSON.stringify(line) + "\n");
 }
-const MAX_EXECUTIONS = 10000;
+// A finished execution keeps its whole event history (some KB): a long run would
+// hold every one of them. The oldest finished are forgotten past this many, as
+// AWS forgets them after its retention period; running ones are always kept.
+const KEEP_FINISHED = Number(opts["keep-finished"]);
+if (!Number.isInteger(KEEP_FINISHED) || KEEP_FINISHED < 1 || KEEP_FINISHED > 1000000) {
+  process.stderr.write("--keep-finished: an integer in 1..1000000\n");
+  process.exit(2);
+}
 const STATE_MACHINE_ARN = opts["state-machine-arn"];
 const EXECUTION_PREFIX = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":";
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
@@ -145,6 +156,7 @@ function invoke(functionName, payload) {
 // ---- executions and task tokens ---------------------------------------------------
 
 const executions = new Map(); // arn -> execution record
+const finished = new Set(); // arns of finished executions, oldest first
 const waits = new Map(); // token -> { execution, state, resolve, reject }
 
 function taskStates() {
@@ -325,13 +337,11 @@ function finish(execution) {
     status: execution.status,
     ...(execution.error ? { error: execution.error } : {}),
   });
-  if (executions.size > MAX_EXECUTIONS) {
-    for (const [arn, old] of executions) {
-      if (old.status !== "RUNNING") {
-        executions.delete(arn);
-        break;
-      }
-    }
+  finished.add(execution.arn);
+  for (const arn of finished) {
+    if (finished.size <= KEEP_FINISHED) break;
+    finished.delete(arn);
+    executions.delete(arn);
   }
 }
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,13 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from mesh.localworkflow import INTERPRETER, LocalWorkflow, start_local_workflow
+from mesh.localworkflow import (
+    DEFINITION,
+    INTERPRETER,
+    SERVER,
+    LocalWorkflow,
+    start_local_workflow,
+)
 from services.orders.workflow import LOCAL_STATE_MACHINE, StepFunctions
 from tests.integration.workflow.sfn import client
 
@@ -81,6 +89,46 @@ async def test_a_start_is_idempotent_by_name_and_input(local: LocalWorkflow) -> 
     assert sfn.describe_execution(executionArn=first["executionArn"])["status"] == "ABORTED"
     await adapter.stop(first["executionArn"], "again")  # stopping twice is a no-op
     assert await adapter.succeed("forged", {}) is False  # a wait that is over
+
+
+async def test_only_the_newest_finished_executions_are_kept(tmp_path: Path) -> None:
+    # A long local run must not hold every execution's history: past
+    # --keep-finished the oldest finished ones go; running ones always stay.
+    env = {"MESH_REGISTRY": "static", "MESH_STATIC_ENDPOINTS": "orders=127.0.0.1:1"}
+    workflow = await start_local_workflow(tmp_path, env, retry_interval_ms=10, keep_finished=2)
+    try:
+        sfn = client(workflow.url)
+        payload = json.dumps({"order": "orders/" + "c" * 32, "payment_deadline_seconds": 60})
+        arns = [
+            sfn.start_execution(stateMachineArn=LOCAL_STATE_MACHINE, name=f"n{i}", input=payload)[
+                "executionArn"
+            ]
+            for i in range(5)
+        ]
+        for arn in arns[:4]:
+            sfn.stop_execution(executionArn=arn)
+        assert code(sfn.describe_execution, executionArn=arns[0]) == "ExecutionDoesNotExist"
+        assert code(sfn.describe_execution, executionArn=arns[1]) == "ExecutionDoesNotExist"
+        assert [sfn.describe_execution(executionArn=a)["status"] for a in arns[2:]] == [
+            "ABORTED",
+            "ABORTED",
+            "RUNNING",
+        ]
+    finally:
+        assert await workflow.stop() == 0
+
+
+@pytest.mark.parametrize("keep", ["0", "-1", "1.5", "x", "1000001"])
+def test_a_bad_keep_finished_is_refused(keep: str) -> None:
+    node = shutil.which("node")
+    assert node is not None, "the local workflow needs Node.js"
+    done = subprocess.run(
+        [node, str(SERVER), "--definition", str(DEFINITION), f"--keep-finished={keep}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "--keep-finished" in done.stderr, done
 
 
 HOSTILE: list[tuple[dict[str, str], bytes, int, str]] = [
