@@ -45,7 +45,12 @@ from mesh.discovery import (
     RegistryError,
 )
 from mesh.issuer import LocalIssuer, local_auth_env, serve_jwks
-from mesh.localobs import describe_endpoints, observability_env, write_endpoints
+from mesh.localobs import (
+    SIDE_PORT_OFFSET,
+    describe_endpoints,
+    observability_env,
+    write_endpoints,
+)
 from mesh.localworkflow import LocalWorkflow, WorkflowUnavailable, start_local_workflow
 from mesh.probe import check_grpc, check_http
 from mesh.signin import (
@@ -431,11 +436,36 @@ def _usage(
     _say("Press Ctrl-C to stop.")
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out to outgoing connections (Linux; else IANA's)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 49152, 65535
+    return range(low, high + 1)
+
+
+def _fixed_ports(topology: Topology) -> list[int]:
+    """Every port the runner binds at offset 0: services' and their metrics side ports."""
+    ports = [spec.port for spec in topology.services.values()]
+    return ports + [port + SIDE_PORT_OFFSET for port in ports]
+
+
 def free_offset(topology: Topology | None = None) -> int:
-    """A ``--port-offset`` at which every service's port is free now (tests, drills)."""
-    ports = [spec.port for spec in (topology or load_topology()).services.values()]
-    for _ in range(50):
-        offset = random.randrange(1000, 9000)
+    """A ``--port-offset`` at which every service's port is free now (tests, drills).
+
+    No port may fall in the ephemeral range: any outgoing connection (a channel,
+    a database pool) can be given such a port between this check and the bind,
+    and the replica then fails to start with EADDRINUSE.
+    """
+    ports = _fixed_ports(topology or load_topology())
+    ephemeral = _ephemeral_ports()
+    offsets = [
+        offset
+        for offset in range(1000, 65536 - max(ports))
+        if all(p + offset >= 1024 and p + offset not in ephemeral for p in ports)
+    ]
+    for offset in random.sample(offsets, min(50, len(offsets))):
         try:
             for port in ports:
                 with socket.socket() as sock:
@@ -443,7 +473,7 @@ def free_offset(topology: Topology | None = None) -> int:
         except OSError:
             continue
         return offset
-    raise RuntimeError("no free port range for the mesh")
+    raise RuntimeError("no free port range for the mesh outside the ephemeral ports")
 
 
 async def run(
@@ -613,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     _say(
         f"Starting the mesh ({', '.join(s.name for s in topology.start_order())}), data in {opts.data_dir}/"
     )
-    top = max(s.port for s in topology.services.values())
+    top = max(_fixed_ports(topology))
     if not 0 <= opts.port_offset <= 65535 - top:
         parser.error(f"--port-offset must be in 0..{65535 - top}")
     if opts.ready_timeout <= 0:

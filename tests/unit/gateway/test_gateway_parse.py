@@ -362,7 +362,7 @@ plausible_bodies = st.fixed_dictionaries(
 # -- properties --------------------------------------------------------------
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(bodies, plausible_bodies, json_values))
 def test_fast_path_accepts_only_what_json_format_gives(value: Any) -> None:
     fast, reference = _fast(value), _reference(value)
