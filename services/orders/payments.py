@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import Counter
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "TEST_CARDS",
@@ -108,34 +107,46 @@ TEST_CARDS: dict[str, str] = {
 }
 
 
+# How many recent charges, refunds and attempts the sandbox remembers: a long
+# local run must not grow by a few hundred bytes per order (the soak saw it).
+# Nothing depends on older ones: a payment id is derived from its key.
+SANDBOX_MEMORY = 10_000
+
+
+def _remember(seen: dict[str, Any], key: str, value: Any) -> None:
+    seen[key] = value
+    if len(seen) > SANDBOX_MEMORY:
+        del seen[next(iter(seen))]  # the oldest (dicts keep insertion order)
+
+
 class SandboxPayments:
-    """Test cards only, no network; charges and refunds are kept in memory (counted)."""
+    """Test cards only, no network; the newest charges and refunds are kept in memory."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._attempts: Counter[str] = Counter()
+        self._attempts: dict[str, int] = {}
         self.charges: dict[str, str] = {}  # idempotency key -> payment id
-        self.refunds: set[str] = set()
+        self.refunds: dict[str, None] = {}  # payment ids, oldest first
 
     async def charge(
         self, *, amount_minor: int, currency_code: str, card: Card, idempotency_key: str
     ) -> Charge:
         outcome = TEST_CARDS.get(card.number, "not_a_test_card")
         with self._lock:
-            # Counted per payment and card, so another card tried first does not count.
-            tried = hashlib.sha256(f"{idempotency_key}:{card.number}".encode()).hexdigest()
-            self._attempts[tried] += 1
-            attempt = self._attempts[tried]
-            if outcome == "processing_error_once" and attempt == 1:
-                raise PaymentUnavailable("the payment provider had a processing error; retry")
-            if outcome not in ("succeeds", "processing_error_once"):
+            if outcome == "processing_error_once":
+                # Counted per payment and card, so another card tried first does not count.
+                tried = hashlib.sha256(f"{idempotency_key}:{card.number}".encode()).hexdigest()
+                attempt = self._attempts.get(tried, 0) + 1
+                _remember(self._attempts, tried, attempt)
+                if attempt == 1:
+                    raise PaymentUnavailable("the payment provider had a processing error; retry")
+            elif outcome != "succeeds":
                 raise PaymentDeclined(outcome)
-            payment_id = self.charges.get(idempotency_key)
-            if payment_id is None:
-                digest = hashlib.sha256(f"sandbox:{idempotency_key}".encode()).hexdigest()
-                payment_id = self.charges[idempotency_key] = f"pay_sandbox_{digest[:24]}"
+            digest = hashlib.sha256(f"sandbox:{idempotency_key}".encode()).hexdigest()
+            payment_id = f"pay_sandbox_{digest[:24]}"
+            _remember(self.charges, idempotency_key, payment_id)
         return Charge(payment_id)
 
     async def refund(self, payment_id: str, *, idempotency_key: str) -> None:
         with self._lock:
-            self.refunds.add(payment_id)
+            _remember(self.refunds, payment_id, None)

@@ -6,6 +6,7 @@ import pytest
 
 from mesh.errors import InvalidArgument
 from services.orders.payments import (
+    SANDBOX_MEMORY,
     TEST_CARDS,
     Card,
     PaymentDeclined,
@@ -41,7 +42,22 @@ async def test_test_cards_succeed_once_per_key() -> None:
     assert len(sandbox.charges) == 2
     await sandbox.refund(first, idempotency_key="refund-order-1")
     await sandbox.refund(first, idempotency_key="refund-order-1")
-    assert sandbox.refunds == {first}
+    assert list(sandbox.refunds) == [first]
+
+
+async def test_the_sandbox_remembers_only_the_newest_payments() -> None:
+    # A long local run must not grow with every order; ids do not depend on memory.
+    sandbox = SandboxPayments()
+    first = await charge(sandbox, "4242424242424242", key="k-0")
+    for i in range(1, SANDBOX_MEMORY + 5):
+        paid = await charge(sandbox, "4242424242424242", key=f"k-{i}")
+        await sandbox.refund(paid, idempotency_key=f"refund-{i}")
+        with pytest.raises(PaymentUnavailable):
+            await charge(sandbox, "4000000000000119", key=f"t-{i}")
+    assert len(sandbox.charges) == len(sandbox.refunds) == SANDBOX_MEMORY
+    assert "k-0" not in sandbox.charges and f"k-{SANDBOX_MEMORY + 4}" in sandbox.charges
+    assert await charge(sandbox, "4242424242424242", key="k-0") == first
+    assert len(sandbox._attempts) == SANDBOX_MEMORY
 
 
 @pytest.mark.parametrize(
