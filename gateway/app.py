@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.trace import Span, StatusCode
+from opentelemetry.trace import NonRecordingSpan
 
 from gateway import ops
 from gateway.asgi import Receive, Scope, Send, read_body, respond
@@ -45,7 +45,7 @@ from mesh.access import check_services
 from mesh.accesslog import AccessLog
 from mesh.metrics import Metrics
 from mesh.principal import to_metadata
-from mesh.telemetry import TRACEPARENT, Telemetry, ids_of, parent_context, traceparent
+from mesh.telemetry import TRACEPARENT, EntrySpan, Telemetry, ids_of, traceparent
 
 if TYPE_CHECKING:
     from mesh.config import Settings as MeshSettings
@@ -135,7 +135,7 @@ class Gateway:
         rpc = route = ""
         status = 500
         code = "UNKNOWN"
-        span: Span | None = None
+        span: EntrySpan | None = None
         trace_id = span_id = ""
         metrics = self.metrics
         metrics.http_in_flight.inc()
@@ -170,17 +170,12 @@ class Gateway:
                 trace_id, span_id = ids_of(forward)
                 info.metadata.append((TRACEPARENT, forward))
                 headers.append((b"x-trace-id", trace_id.encode()))
-            elif self.tracer is not None:
+            elif self._tracing is not None:
                 # Started once the route is known, so its name and attributes are
                 # given at once (cheaper than renaming and adding them after).
                 name, attributes = self._span_shape(method, route)
-                span = self.tracer.start_span(
-                    name,
-                    context=parent_context(info.traceparent),
-                    kind=trace.SpanKind.SERVER,
-                    attributes=attributes,
-                )
-                ids = span.get_span_context()
+                span = self._tracing.entry_span(name, info.traceparent, attributes)
+                ids = span.context
                 trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
                 info.metadata.append((TRACEPARENT, traceparent(ids)))
                 headers.append((b"x-trace-id", trace_id.encode()))
@@ -245,7 +240,7 @@ class Gateway:
             # A gateway bug: still a JSON Status, and logged with its trace.
             status, code = 500, "INTERNAL"
             if span is not None:
-                with trace.use_span(span, end_on_exit=False):
+                with trace.use_span(NonRecordingSpan(span.context), end_on_exit=False):
                     log.exception("unhandled error on %s %s", method, route or "(no route)")
             else:
                 log.exception("unhandled error on %s %s", method, route or "(no route)")
@@ -256,10 +251,7 @@ class Gateway:
             metrics.http_in_flight.dec()
             metrics.http_done(route, method, status, seconds)
             if span is not None:
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR, code)
-                span.end()
+                span.end(status, code)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.request(

@@ -37,7 +37,7 @@ from typing import IO, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -46,12 +46,15 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, TraceFlags, Tracer
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags, Tracer
+from opentelemetry.trace.status import Status, StatusCode
 
 from mesh.config import TelemetrySettings
 
 __all__ = [
     "TRACEPARENT",
+    "EntrySpan",
     "Telemetry",
     "XRayIdGenerator",
     "ids_of",
@@ -174,6 +177,7 @@ class Telemetry:
         self._files: list[IO[str]] = []
         self.tracer: Tracer | None = None
         self._ids = XRayIdGenerator()
+        self._processors: list[SpanProcessor] = []
         if not exporters:
             return
         ratio = TraceIdRatioBased(sample_ratio)
@@ -196,7 +200,9 @@ class Telemetry:
         for exporter in exporters:
             processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
             self._provider.add_span_processor(processor)
+            self._processors.append(processor)
         self.tracer = self._provider.get_tracer("mesh")
+        self._scope = InstrumentationScope("mesh")
 
     @classmethod
     def off(cls, service: str = "mesh") -> Telemetry:
@@ -276,6 +282,31 @@ class Telemetry:
                 return None
         return f"00-{trace_id:032x}-{self._ids.generate_span_id():016x}-00"
 
+    def entry_span(
+        self, name: str, parent: str | None, attributes: dict[str, Any]
+    ) -> EntrySpan:
+        """The front door's SERVER span of a request :meth:`entry_unrecorded` chose to record.
+
+        Made without the SDK's ``Span``: its sampler has nothing left to decide, and
+        its span object (locks, bounded attributes, the processors' start hooks)
+        was half of what a recorded request cost the gateway. What ends up in the
+        processors is the SDK's own ``ReadableSpan``, as ``Span.end`` would hand them.
+        """
+        # Recorded means a sampled caller's trace, or a new one whose id is primed.
+        remote = parse_traceparent(parent) if parent is not None else None
+        trace_id = remote.trace_id if remote is not None else self._ids.generate_trace_id()
+        context = SpanContext(
+            trace_id,
+            self._ids.generate_span_id(),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        return EntrySpan(self, name, context, remote, attributes)
+
+    def _ended(self, span: ReadableSpan) -> None:
+        for processor in self._processors:
+            processor.on_end(span)
+
     def start_server_span(
         self, name: str, parent: str | bytes | None, attributes: dict[str, Any]
     ) -> Span | None:
@@ -297,3 +328,48 @@ class Telemetry:
         for out in self._files:
             out.close()
         self._files = []
+
+
+class EntrySpan:
+    """A recorded request at the front door, from its start to :meth:`end` (see
+    :meth:`Telemetry.entry_span`)."""
+
+    __slots__ = ("_attributes", "_name", "_owner", "_parent", "_start", "context")
+
+    def __init__(
+        self,
+        owner: Telemetry,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        attributes: dict[str, Any],
+    ) -> None:
+        self._owner = owner
+        self._name = name
+        self.context = context
+        self._parent = parent
+        self._attributes = attributes  # shared per route: copied at the end, never changed
+        self._start = time.time_ns()
+
+    def end(self, http_status: int, code: str) -> None:
+        """Hand the finished span to the exporters; a 5xx marks it an error."""
+        attributes = {**self._attributes, "http.response.status_code": http_status}
+        owner = self._owner
+        assert owner._provider is not None, "a span outlived its telemetry"
+        owner._ended(
+            ReadableSpan(
+                name=self._name,
+                context=self.context,
+                parent=self._parent,
+                resource=owner._provider.resource,
+                attributes=attributes,
+                kind=SpanKind.SERVER,
+                instrumentation_scope=owner._scope,
+                status=Status(StatusCode.ERROR, code) if http_status >= 500 else _UNSET,
+                start_time=self._start,
+                end_time=time.time_ns(),
+            )
+        )
+
+
+_UNSET = Status(StatusCode.UNSET)

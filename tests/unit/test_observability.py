@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
 
 from mesh.config import ConfigError, load_telemetry
 from mesh.logs import JsonFormatter, schema_problems
@@ -114,8 +116,6 @@ def test_the_trace_viewer_reads_the_sdk_exporter_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Two processes' real file exporters, the way scripts/run configures them.
-    from opentelemetry import trace
-
     from mesh.config import TelemetrySettings
 
     directory = tmp_path / "traces"
@@ -238,3 +238,46 @@ def test_a_root_the_front_door_decided_to_record_is_recorded() -> None:
             span.end()
             recorded += 1
     assert 0 < recorded < 200
+
+
+class _Kept(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+
+@pytest.mark.parametrize("caller", [None, f"00-{TRACE}-{SPAN}-01"])
+@pytest.mark.parametrize(("status", "error"), [(200, False), (404, False), (503, True)])
+def test_the_front_doors_span_is_what_the_sdk_would_export(
+    caller: str | None, status: int, error: bool
+) -> None:
+    kept = _Kept()
+    front = Telemetry("gateway", exporters=[kept], sample_ratio=1.0, entry=True, batch=False)
+    attributes = {"http.request.method": "GET", "http.route": "/v1/{name=orders/*}"}
+    assert front.entry_unrecorded(caller) is None  # recorded, so entry_span follows
+    before = time.time_ns()
+    span = front.entry_span("GET /v1/{name=orders/*}", caller, attributes)
+    span.end(status, "UNAVAILABLE" if error else "OK")
+    front.shutdown()
+    [done] = kept.spans
+    assert done.context is not None and done.context.trace_flags.sampled
+    assert done.context == span.context and not done.context.is_remote
+    if caller is None:
+        assert done.parent is None
+        assert before // 10**9 - 1 <= done.context.trace_id >> 96 <= time.time()  # X-Ray id
+    else:
+        assert done.parent == parse_traceparent(caller)
+        assert format(done.context.trace_id, "032x") == TRACE
+    assert done.kind is trace.SpanKind.SERVER and done.name == "GET /v1/{name=orders/*}"
+    assert dict(done.attributes or {}) == {**attributes, "http.response.status_code": status}
+    assert attributes == {"http.request.method": "GET", "http.route": "/v1/{name=orders/*}"}
+    assert done.status.status_code is (StatusCode.ERROR if error else StatusCode.UNSET)
+    assert done.resource.attributes["service.name"] == "gateway"
+    assert done.instrumentation_scope is not None and done.instrumentation_scope.name == "mesh"
+    assert done.start_time is not None and done.end_time is not None
+    assert before <= done.start_time <= done.end_time
+    # The SDK's console formatter (the file exporter, scripts/trace) reads it too.
+    assert json.loads(done.to_json(indent=None))["attributes"]["http.response.status_code"] == status
