@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["Tally", "closed_loop", "open_loop"]
+__all__ = ["Tally", "closed_loop", "open_loop", "percentile_ms"]
 
 # A request: (raw HTTP/1.1 bytes, what to do with a 200's body, e.g. keep an order's name).
 Request = tuple[bytes, Callable[[bytes], None] | None]
@@ -48,10 +48,15 @@ class Tally:
         return self.served / self.window if self.window else 0.0
 
     def percentile_ms(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+        return percentile_ms(self.latencies, p)
+
+
+def percentile_ms(seconds: list[float], p: float) -> float:
+    """The ``p`` quantile of latencies in seconds, in ms (0 with none)."""
+    if not seconds:
+        return 0.0
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
 
 class _Connection:

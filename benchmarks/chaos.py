@@ -55,6 +55,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks._load import percentile_ms
 from mesh.issuer import LocalIssuer
 from mesh.runner import free_offset
 from mesh.topology import load_topology
@@ -81,13 +82,11 @@ def _say(message: str) -> None:
 
 @dataclass
 class Tally:
-    latencies: list[float] = field(default_factory=list)
     codes: Counter[str] = field(default_factory=Counter)
-    by_call: dict[str, list[float]] = field(default_factory=dict)
+    by_call: dict[str, list[float]] = field(default_factory=dict)  # call -> latencies
 
     def add(self, call: str, code: str, seconds: float) -> None:
         self.codes[code] += 1
-        self.latencies.append(seconds)
         self.by_call.setdefault(call, []).append(seconds)
 
     @property
@@ -99,22 +98,15 @@ class Tally:
         return sum(n for code, n in self.codes.items() if code.startswith("2"))
 
     def p99_ms(self) -> float:
-        return _percentile_ms(self.latencies, 0.99)
+        return percentile_ms([s for seconds in self.by_call.values() for s in seconds], 0.99)
 
     def calls(self) -> str:
         """p50/p99 per call type: which call a tail belongs to."""
         return ", ".join(
-            f"{call} n={len(seconds)} p50 {_percentile_ms(seconds, 0.5):.1f} "
-            f"p99 {_percentile_ms(seconds, 0.99):.1f} ms"
+            f"{call} n={len(seconds)} p50 {percentile_ms(seconds, 0.5):.1f} "
+            f"p99 {percentile_ms(seconds, 0.99):.1f} ms"
             for call, seconds in sorted(self.by_call.items())
         )
-
-
-def _percentile_ms(seconds: list[float], q: float) -> float:
-    if not seconds:
-        return 0.0
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
 
 
 def replicas(data: Path, service: str) -> list[int]:

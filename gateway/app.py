@@ -162,22 +162,20 @@ class Gateway:
             match, allowed = self.router.match(method, path)
             if match is not None:
                 route = match.route.template.source
-            forward = None
             if self._tracing is not None:
-                forward = self._tracing.entry_unrecorded(info.traceparent)
-            if forward is not None:
-                # Not recorded: no span, only the ids every hop logs.
-                trace_id, span_id = ids_of(forward)
-                info.metadata.append((TRACEPARENT, forward))
-                headers.append((b"x-trace-id", trace_id.encode()))
-            elif self._tracing is not None:
-                # Started once the route is known, so its name and attributes are
-                # given at once (cheaper than renaming and adding them after).
+                # Decided once the route is known, so a recorded span's name and
+                # attributes are given at once (cheaper than renaming and adding after).
                 name, attributes = self._span_shape(method, route)
-                span = self._tracing.entry_span(name, info.traceparent, attributes)
-                ids = span.context
-                trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
-                info.metadata.append((TRACEPARENT, traceparent(ids)))
+                entry = self._tracing.entry(info.traceparent, name, attributes)
+                if isinstance(entry, str):
+                    # Not recorded: no span, only the ids every hop logs.
+                    trace_id, span_id = ids_of(entry)
+                    info.metadata.append((TRACEPARENT, entry))
+                else:
+                    span = entry
+                    ids = span.context
+                    trace_id, span_id = format(ids.trace_id, "032x"), format(ids.span_id, "016x")
+                    info.metadata.append((TRACEPARENT, traceparent(ids)))
                 headers.append((b"x-trace-id", trace_id.encode()))
             elif info.traceparent is not None:
                 # Not tracing here: the caller's context travels on as it came.
@@ -358,7 +356,7 @@ def create_app(
     replica = mesh_settings.telemetry.replica if mesh_settings is not None else "0"
     if telemetry is None:
         telemetry = (
-            Telemetry.from_settings(mesh_settings.telemetry, entry=True)
+            Telemetry.from_settings(mesh_settings.telemetry)
             if mesh_settings is not None
             else Telemetry.off("gateway")
         )

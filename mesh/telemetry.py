@@ -18,7 +18,7 @@ to be recorded; the ratio sampler hashes the trace id, so it agrees with itself)
 and every hop after it follows the caller's flag.
 
 A request that is not recorded makes no SDK span anywhere: the front door
-decides before the SDK is asked (:meth:`Telemetry.entry_unrecorded`), and a hop
+decides before the SDK is asked (:meth:`Telemetry.entry`), and a hop
 whose caller says "not recorded" sends the caller's ``traceparent`` on as it
 came (:meth:`Telemetry.unrecorded`). The SDK's path for a span that will not be
 recorded (sampler, ids, a NonRecordingSpan, context attach) cost more than the
@@ -81,24 +81,15 @@ class XRayIdGenerator(IdGenerator):
 
     def __init__(self) -> None:
         self._random = random.Random()  # ids must be unique, not secret
-        self._next = 0
 
     def generate_span_id(self) -> int:
         return self._random.getrandbits(64) or 1
 
     def generate_trace_id(self) -> int:
-        if self._next:
-            # Chosen (and its sampling decided) just before the SDK asks: see prime().
-            trace_id, self._next = self._next, 0
-            return trace_id
         return self.new_trace_id()
 
     def new_trace_id(self) -> int:
         return (int(time.time()) << 96) | (self._random.getrandbits(96) or 1)
-
-    def prime(self, trace_id: int) -> None:
-        """The next root span takes this id (on the event loop: nothing runs in between)."""
-        self._next = trace_id
 
 
 def xray_trace_id(trace_id: str) -> str:
@@ -167,7 +158,6 @@ class Telemetry:
         replica: str = "0",
         exporters: Sequence[SpanExporter] = (),
         sample_ratio: float = 1.0,
-        entry: bool = False,
         batch: bool = True,
     ) -> None:
         self.service = service
@@ -182,10 +172,8 @@ class Telemetry:
             return
         ratio = TraceIdRatioBased(sample_ratio)
         self._bound = ratio.bound
-        sampler: Sampler = (
-            # The front door decides for a client's traceparent too (see the module docstring).
-            ParentBased(ratio, remote_parent_sampled=ratio) if entry else ParentBased(ratio)
-        )
+        # Hops follow their caller's decision; the front door makes it (entry()).
+        sampler: Sampler = ParentBased(ratio)
         self._provider = TracerProvider(
             sampler=sampler,
             resource=Resource.create(
@@ -202,6 +190,7 @@ class Telemetry:
             self._provider.add_span_processor(processor)
             self._processors.append(processor)
         self.tracer = self._provider.get_tracer("mesh")
+        self._resource = self._provider.resource
         self._scope = InstrumentationScope("mesh")
 
     @classmethod
@@ -209,8 +198,8 @@ class Telemetry:
         return cls(service)
 
     @classmethod
-    def from_settings(cls, settings: TelemetrySettings, *, entry: bool = False) -> Telemetry:
-        """The exporter the settings name; ``entry`` for the process that starts traces."""
+    def from_settings(cls, settings: TelemetrySettings) -> Telemetry:
+        """The exporter the settings name."""
         kind = settings.traces_exporter
         exporters: list[SpanExporter] = []
         files: list[IO[str]] = []
@@ -248,7 +237,6 @@ class Telemetry:
             replica=settings.replica,
             exporters=exporters,
             sample_ratio=settings.sample_ratio,
-            entry=entry,
         )
         telemetry._files = files
         if exporters:
@@ -264,43 +252,28 @@ class Telemetry:
             return parent
         return None
 
-    def entry_unrecorded(self, parent: str | None) -> str | None:
-        """At the front door: the ``traceparent`` to send on when this request is not recorded.
+    def entry(self, parent: str | None, name: str, attributes: dict[str, Any]) -> EntrySpan | str:
+        """At the front door: the request's span if it is recorded, else the
+        ``traceparent`` to send on (its trace id reaches every access line).
 
-        None means record it: :meth:`Tracer.start_span` then makes the span, with the
-        trace id decided here, and its sampler (the same ratio) agrees.
+        A client's sampled trace is recorded only if this ratio would record its id
+        too, so a client cannot force every request to be recorded. The span is
+        made without the SDK's ``Span``: the SDK's sampler would have nothing left
+        to decide, and its span object (locks, bounded attributes, the processors'
+        start hooks) was half of what a recorded request cost the gateway. What the
+        processors receive is the SDK's own ``ReadableSpan``, as ``Span.end`` hands it.
         """
         remote = parse_traceparent(parent) if parent is not None else None
         if remote is None:
             trace_id = self._ids.new_trace_id()
-            if trace_id & _LOW_64 < self._bound:
-                self._ids.prime(trace_id)
-                return None
+            recorded = trace_id & _LOW_64 < self._bound
         else:
             trace_id = remote.trace_id
-            if remote.trace_flags.sampled and trace_id & _LOW_64 < self._bound:
-                return None
-        return f"00-{trace_id:032x}-{self._ids.generate_span_id():016x}-00"
-
-    def entry_span(
-        self, name: str, parent: str | None, attributes: dict[str, Any]
-    ) -> EntrySpan:
-        """The front door's SERVER span of a request :meth:`entry_unrecorded` chose to record.
-
-        Made without the SDK's ``Span``: its sampler has nothing left to decide, and
-        its span object (locks, bounded attributes, the processors' start hooks)
-        was half of what a recorded request cost the gateway. What ends up in the
-        processors is the SDK's own ``ReadableSpan``, as ``Span.end`` would hand them.
-        """
-        # Recorded means a sampled caller's trace, or a new one whose id is primed.
-        remote = parse_traceparent(parent) if parent is not None else None
-        trace_id = remote.trace_id if remote is not None else self._ids.generate_trace_id()
-        context = SpanContext(
-            trace_id,
-            self._ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
+            recorded = remote.trace_flags.sampled and trace_id & _LOW_64 < self._bound
+        span_id = self._ids.generate_span_id()
+        if not recorded:
+            return f"00-{trace_id:032x}-{span_id:016x}-00"
+        context = SpanContext(trace_id, span_id, is_remote=False, trace_flags=_SAMPLED)
         return EntrySpan(self, name, context, remote, attributes)
 
     def _ended(self, span: ReadableSpan) -> None:
@@ -332,7 +305,7 @@ class Telemetry:
 
 class EntrySpan:
     """A recorded request at the front door, from its start to :meth:`end` (see
-    :meth:`Telemetry.entry_span`)."""
+    :meth:`Telemetry.entry`)."""
 
     __slots__ = ("_attributes", "_name", "_owner", "_parent", "_start", "context")
 
@@ -355,13 +328,12 @@ class EntrySpan:
         """Hand the finished span to the exporters; a 5xx marks it an error."""
         attributes = {**self._attributes, "http.response.status_code": http_status}
         owner = self._owner
-        assert owner._provider is not None, "a span outlived its telemetry"
         owner._ended(
             ReadableSpan(
                 name=self._name,
                 context=self.context,
                 parent=self._parent,
-                resource=owner._provider.resource,
+                resource=owner._resource,
                 attributes=attributes,
                 kind=SpanKind.SERVER,
                 instrumentation_scope=owner._scope,
@@ -373,3 +345,4 @@ class EntrySpan:
 
 
 _UNSET = Status(StatusCode.UNSET)
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)

@@ -13,11 +13,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import StatusCode
 
 from mesh.config import ConfigError, load_telemetry
 from mesh.logs import JsonFormatter, schema_problems
 from mesh.telemetry import (
+    EntrySpan,
     Telemetry,
     XRayIdGenerator,
     parse_traceparent,
@@ -120,8 +122,7 @@ def test_the_trace_viewer_reads_the_sdk_exporter_output(
 
     directory = tmp_path / "traces"
     front = Telemetry.from_settings(
-        TelemetrySettings(service="gateway", traces_exporter="file", traces_dir=directory),
-        entry=True,
+        TelemetrySettings(service="gateway", traces_exporter="file", traces_dir=directory)
     )
     back = Telemetry.from_settings(
         TelemetrySettings(service="orders", traces_exporter="file", traces_dir=directory)
@@ -208,35 +209,39 @@ def test_an_unrecorded_callers_traceparent_is_sent_on_as_it_came() -> None:
         assert telemetry.unrecorded(other) is None, other
 
 
+ATTRIBUTES = {"http.request.method": "GET", "http.route": "/v1/{name=orders/*}"}
+
+
 @pytest.mark.parametrize("ratio", [0.0, 1.0])
 def test_the_front_door_decides_before_the_sdk(ratio: float) -> None:
-    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=ratio, entry=True)
+    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=ratio)
     for parent in (None, f"00-{TRACE}-{SPAN}-01", "garbage"):
-        forward = telemetry.entry_unrecorded(parent)
+        entry = telemetry.entry(parent, "GET /v1/products", ATTRIBUTES)
         if ratio == 1.0:
-            assert forward is None  # recorded: the SDK makes the span
+            assert isinstance(entry, EntrySpan)  # recorded: a span, no SDK sampler asked
             continue
-        assert forward is not None and parse_traceparent(forward) is not None
-        assert forward.endswith("-00") and forward[36:52] != SPAN
+        assert isinstance(entry, str) and parse_traceparent(entry) is not None
+        assert entry.endswith("-00") and entry[36:52] != SPAN
         if parent is not None and parent != "garbage":
-            assert forward[3:35] == TRACE  # the client's trace goes on, not recorded
+            assert entry[3:35] == TRACE  # the client's trace goes on, not recorded
     # A client asking not to be recorded is not, whatever the ratio.
-    forward = telemetry.entry_unrecorded(f"00-{TRACE}-{SPAN}-00")
-    assert forward is not None and forward[3:35] == TRACE and forward.endswith("-00")
+    forward = telemetry.entry(f"00-{TRACE}-{SPAN}-00", "GET /v1/products", ATTRIBUTES)
+    assert isinstance(forward, str) and forward[3:35] == TRACE and forward.endswith("-00")
 
 
-def test_a_root_the_front_door_decided_to_record_is_recorded() -> None:
-    # The decision is made on a trace id the SDK then takes: were it to draw its
-    # own, the two samplers would disagree about half the time at this ratio.
-    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=0.5, entry=True)
-    assert telemetry.tracer is not None
+def test_the_front_door_records_by_the_trace_ids_ratio() -> None:
+    # The same ratio test the SDK's sampler makes (low 64 bits under its bound),
+    # so a trace id is recorded or not wherever it is decided.
+    telemetry = Telemetry("gateway", exporters=[_Keep()], sample_ratio=0.5)
+    bound = TraceIdRatioBased(0.5).bound
     recorded = 0
     for _ in range(200):
-        if telemetry.entry_unrecorded(None) is None:
-            span = telemetry.tracer.start_span("GET /v1/products")
-            assert span.is_recording()
-            span.end()
+        entry = telemetry.entry(None, "GET /v1/products", ATTRIBUTES)
+        if isinstance(entry, EntrySpan):
+            assert entry.context.trace_id & (2**64 - 1) < bound
             recorded += 1
+        else:
+            assert int(entry[3:35], 16) & (2**64 - 1) >= bound
     assert 0 < recorded < 200
 
 
@@ -255,11 +260,11 @@ def test_the_front_doors_span_is_what_the_sdk_would_export(
     caller: str | None, status: int, error: bool
 ) -> None:
     kept = _Kept()
-    front = Telemetry("gateway", exporters=[kept], sample_ratio=1.0, entry=True, batch=False)
-    attributes = {"http.request.method": "GET", "http.route": "/v1/{name=orders/*}"}
-    assert front.entry_unrecorded(caller) is None  # recorded, so entry_span follows
+    front = Telemetry("gateway", exporters=[kept], sample_ratio=1.0, batch=False)
+    attributes = dict(ATTRIBUTES)
     before = time.time_ns()
-    span = front.entry_span("GET /v1/{name=orders/*}", caller, attributes)
+    span = front.entry(caller, "GET /v1/{name=orders/*}", attributes)
+    assert isinstance(span, EntrySpan)
     span.end(status, "UNAVAILABLE" if error else "OK")
     front.shutdown()
     [done] = kept.spans
@@ -273,11 +278,13 @@ def test_the_front_doors_span_is_what_the_sdk_would_export(
         assert format(done.context.trace_id, "032x") == TRACE
     assert done.kind is trace.SpanKind.SERVER and done.name == "GET /v1/{name=orders/*}"
     assert dict(done.attributes or {}) == {**attributes, "http.response.status_code": status}
-    assert attributes == {"http.request.method": "GET", "http.route": "/v1/{name=orders/*}"}
+    assert attributes == ATTRIBUTES  # shared per route: never changed
     assert done.status.status_code is (StatusCode.ERROR if error else StatusCode.UNSET)
     assert done.resource.attributes["service.name"] == "gateway"
     assert done.instrumentation_scope is not None and done.instrumentation_scope.name == "mesh"
     assert done.start_time is not None and done.end_time is not None
     assert before <= done.start_time <= done.end_time
     # The SDK's console formatter (the file exporter, scripts/trace) reads it too.
-    assert json.loads(done.to_json(indent=None))["attributes"]["http.response.status_code"] == status
+    assert (
+        json.loads(done.to_json(indent=None))["attributes"]["http.response.status_code"] == status
+    )

@@ -107,7 +107,7 @@ async def observed_mesh(tmp_path: Path, sample_ratio: float = 1.0) -> AsyncItera
             provider,
             settings=settings,
             telemetry=Telemetry(
-                "gateway", exporters=[exporter], batch=False, entry=True, sample_ratio=sample_ratio
+                "gateway", exporters=[exporter], batch=False, sample_ratio=sample_ratio
             ),
             metrics=metrics,
         )

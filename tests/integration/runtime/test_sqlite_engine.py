@@ -27,9 +27,11 @@ async def test_a_read_does_not_wait_for_a_writer_and_sees_the_last_commit(tmp_pa
                 seen = await asyncio.wait_for(read.scalar(text("SELECT v FROM t")), timeout=5)
             assert seen == 1
             # A write of the other engine waits its turn instead.
+            # A negative: no signal says "still waiting", so the write is given a
+            # window in which it must not finish while the lock is held.
             blocked = asyncio.create_task(_write(other, 3))
-            await asyncio.sleep(0.3)  # the window in which the waiting write must not finish
-            assert not blocked.done()
+            finished, _ = await asyncio.wait({blocked}, timeout=0.3)
+            assert not finished
         await asyncio.wait_for(blocked, timeout=10)
         async with reader(other).connect() as read:
             assert await read.scalar(text("SELECT v FROM t")) == 3
