@@ -29,6 +29,10 @@ that names the variable. ``<SERVICE>`` below is the service name upper-cased.
 ``MESH_MAX_MESSAGE_BYTES``                largest request accepted (default 4 MiB)
 ``MESH_LOG_LEVEL``                        DEBUG, INFO, WARNING, ERROR (default INFO)
 ``MESH_ACCESS_LOG``                       one JSON line per call (default true)
+``MESH_EVENT_LOOP``                       ``uvloop`` (default) or ``asyncio`` (the standard library's loop)
+``MESH_DB_PRE_PING``                      PostgreSQL: a round trip to test each pooled connection before use
+                                          (default false: a connection the server closed is replaced
+                                          without one)
 ``MESH_WATCH_POLL_SECONDS``               how often streams re-read state written elsewhere (default 1)
 ``MESH_RESERVATION_TTL_SECONDS``          inventory: how long a reservation holds stock unless committed
                                           (default 300; keep it well above orders' settle period)
@@ -113,6 +117,7 @@ from typing import TypeVar
 from urllib.parse import quote, urlsplit
 
 from mesh.localkeys import load_or_create
+from mesh.loops import EVENT_LOOPS, EventLoop
 from mesh.tls import TlsError, TlsSettings
 from mesh.topology import STORE_KINDS, ServiceSpec, StoreKind, Topology, load_topology
 
@@ -244,6 +249,8 @@ class Settings:
     fault_exit_at: str | None = None
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     store: StoreKind = "sql"
+    event_loop: EventLoop = "uvloop"
+    db_pre_ping: bool = False
     redis_url: str | None = None
     redis_password: str | None = None
     redis_prefix: str = ""
@@ -570,6 +577,13 @@ def _db_tls(env: _Env, database_url: str) -> DbTls | None:
     return tls
 
 
+def _event_loop(value: str) -> EventLoop:
+    for kind in EVENT_LOOPS:
+        if value == kind:
+            return kind
+    raise ValueError(f"must be one of {', '.join(EVENT_LOOPS)}")
+
+
 def _store_kind(value: str) -> StoreKind:
     for kind in STORE_KINDS:
         if value == kind:
@@ -711,6 +725,8 @@ def load_settings(
         fault_exit_at=env.get("MESH_FAULT_EXIT_AT", None, _step),
         workflow=_workflow_settings(env, service, data_dir),
         store=store,
+        event_loop=env.get("MESH_EVENT_LOOP", "uvloop", _event_loop),
+        db_pre_ping=env.get("MESH_DB_PRE_PING", False, parse_bool),
         redis_url=_redis_settings(env, spec, registry) if store == "redis" else None,
         redis_password=env.raw("MESH_REDIS_PASSWORD"),
         redis_prefix=env.get("MESH_REDIS_KEY_PREFIX", f"{service}:", str),

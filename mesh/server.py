@@ -164,7 +164,15 @@ class MeshServer:
         self.metrics.serving.set(1)
         for announcer in unit.announcers:
             await announcer.announce(self)
-        log.info("serving", extra={"address": self.address, "services": list(unit.grpc_services)})
+        log.info(
+            "serving",
+            extra={
+                "address": self.address,
+                "services": list(unit.grpc_services),
+                # "uvloop" or "asyncio" (MESH_EVENT_LOOP): which loop this process runs on.
+                "event_loop": type(asyncio.get_running_loop()).__module__.partition(".")[0],
+            },
+        )
 
     async def stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, shutdown hooks, drain within the grace, then lifecycles in reverse."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from mesh import loops
 from mesh.channels import ServiceChannels, channels_to
 from mesh.clients import Clients
 from mesh.config import ConfigError, Settings, load_settings
@@ -168,6 +168,7 @@ def open_database(settings: Settings, migrations: Path) -> Database:
         migrations,
         password=password_source(settings),
         ssl_context=settings.db_tls.context() if settings.db_tls else None,
+        pre_ping=settings.db_pre_ping,
     )
 
 
@@ -211,7 +212,7 @@ def serve(
         ]
     server = build_server(settings, unit, telemetry=telemetry, metrics=metrics)
     try:
-        code = asyncio.run(run_service(server))
+        code = loops.run(run_service(server), settings.event_loop)
     except OSError as exc:
         log.error("cannot start: %s", exc)
         code = 1

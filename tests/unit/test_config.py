@@ -49,6 +49,15 @@ def test_database_by_parts_quotes_credentials() -> None:
     )
 
 
+def test_event_loop_and_pre_ping() -> None:
+    default = load_settings("catalog", environ={})
+    assert (default.event_loop, default.db_pre_ping) == ("uvloop", False)
+    chosen = load_settings(
+        "catalog", environ={"MESH_EVENT_LOOP": "asyncio", "MESH_DB_PRE_PING": "true"}
+    )
+    assert (chosen.event_loop, chosen.db_pre_ping) == ("asyncio", True)
+
+
 def test_data_dir(tmp_path: Path) -> None:
     settings = load_settings("catalog", environ={"MESH_DATA_DIR": str(tmp_path)})
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path}/catalog.db"
@@ -68,6 +77,9 @@ def test_data_dir(tmp_path: Path) -> None:
         ("MESH_MAX_MESSAGE_BYTES", "9" * 40),
         ("MESH_LOG_LEVEL", "LOUD"),
         ("MESH_ACCESS_LOG", "maybe"),
+        ("MESH_EVENT_LOOP", "trio"),
+        ("MESH_EVENT_LOOP", "UVLOOP"),
+        ("MESH_DB_PRE_PING", "always"),
         ("MESH_REGISTRY", "consul"),
         ("MESH_REGISTER", "sometimes"),
         ("MESH_ADVERTISE_HOST", "my-host"),

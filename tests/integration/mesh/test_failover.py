@@ -25,6 +25,9 @@ FAST = {
 }
 
 
+LOOPS = ("asyncio", "uvloop")
+
+
 @dataclass
 class Cluster:
     orders: Running
@@ -44,7 +47,12 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
         "MESH_SHUTDOWN_GRACE_SECONDS": "5",
         "MESH_ACCESS_LOG": "false",
     }
-    replicas = [spawn_inventory(tmp_path, i, child_env) for i in range(2)]
+    # One replica on each event loop (MESH_EVENT_LOOP): both serve the stream, and the
+    # drills stop the uvloop one, whose signal handling is uvloop's.
+    replicas = [
+        spawn_inventory(tmp_path, i, {**child_env, "MESH_EVENT_LOOP": loop})
+        for i, loop in enumerate(LOOPS)
+    ]
     registry = LocalRegistry(registry_file)
     try:
 
@@ -65,6 +73,9 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             async with aio.insecure_channel(f"127.0.0.1:{port}") as inventory:
                 await seed(catalog.channel, inventory)
             yield Cluster(orders, catalog, replicas, registry)
+        for i, loop in enumerate(LOOPS):
+            log = (tmp_path / f"inventory-{i}.log").read_text()
+            assert f'"event_loop": "{loop}"' in log, log[-2000:]
     finally:
         for process in replicas:
             if process.poll() is None:
