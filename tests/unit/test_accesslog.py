@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mesh.accesslog import AccessLog
+from mesh.accesslog import AccessLog, SecondClock
 from mesh.logs import schema_problems
 from tests.support.waiting import WatchedStream
 
@@ -80,3 +80,19 @@ async def test_a_quiet_server_still_writes_within_the_flush_interval() -> None:
     await asyncio.wait_for(out.written.wait(), 5)  # the timer flushed the batch
     assert 0.049 <= loop.time() - recorded < 0.2  # the interval, not at once nor late
     assert len(out.getvalue().splitlines()) == 1
+
+
+def test_the_line_time_is_the_utc_time_to_the_millisecond() -> None:
+    from datetime import UTC, datetime
+
+    clock = SecondClock("%Y-%m-%dT%H:%M:%S", suffix="Z")
+    seconds: set[str] = set()
+    while len(seconds) < 2:  # across a second's boundary: the cached part must move with it
+        before = datetime.now(UTC)
+        stamp = clock.now()
+        after = datetime.now(UTC)
+        assert len(stamp) == 24 and stamp.endswith("Z"), stamp
+        seen = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # Truncated to the millisecond, never ahead of the real time.
+        assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= seen <= after
+        seconds.add(stamp[:19])
