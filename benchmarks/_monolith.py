@@ -39,7 +39,7 @@ from gateway.settings import Settings as GatewaySettings
 from mesh.access import Rule, rule_for_path
 from mesh.accesslog import AccessLog
 from mesh.clients import Clients
-from mesh.config import parse_bool
+from mesh.config import load_db_pre_ping
 from mesh.context import call_var
 from mesh.db import create_engine
 from mesh.errors import MeshError
@@ -135,7 +135,7 @@ class Monolith:
             raise SystemExit("the monolith verifies tokens: set the MESH_GATEWAY_* JWT settings")
         self.keys = JwksCache(settings.jwt)
         self.verifier = Verifier(settings.jwt, self.keys)
-        pre_ping = parse_bool(os.environ.get("MESH_DB_PRE_PING", "false"))
+        pre_ping = load_db_pre_ping()
         self.engines = {
             # The pool checks connections as the services' do (MESH_DB_PRE_PING).
             name: create_engine(os.environ[f"{name.upper()}_DATABASE_URL"], pre_ping=pre_ping)

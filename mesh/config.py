@@ -128,6 +128,7 @@ __all__ = [
     "Settings",
     "TelemetrySettings",
     "WorkflowSettings",
+    "load_db_pre_ping",
     "load_settings",
     "load_telemetry",
     "load_tls",
@@ -136,7 +137,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+K = TypeVar("K", bound=str)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _one_of(options: tuple[K, ...]) -> Callable[[str], K]:
+    """A parser that takes exactly one of ``options`` (typed as the options are)."""
+
+    def parse(value: str) -> K:
+        for option in options:
+            if value == option:
+                return option
+        raise ValueError(f"must be one of {', '.join(options)}")
+
+    return parse
 
 
 class ConfigError(ValueError):
@@ -345,10 +359,7 @@ _STATE_MACHINE_ARN = re.compile(
 )
 
 
-def _workflow(value: str) -> str:
-    if value not in _WORKFLOWS:
-        raise ValueError(f"must be one of {', '.join(_WORKFLOWS)}")
-    return value
+_workflow = _one_of(_WORKFLOWS)
 
 
 def _state_machine_arn(value: str) -> str:
@@ -550,10 +561,7 @@ def load_tls(environ: Mapping[str, str] | None = None) -> TlsSettings | None:
 _SSLMODES = ("disable", "require", "verify-ca", "verify-full")
 
 
-def _sslmode(value: str) -> str:
-    if value not in _SSLMODES:
-        raise ValueError(f"must be one of {', '.join(_SSLMODES)}")
-    return value
+_sslmode = _one_of(_SSLMODES)
 
 
 def _db_tls(env: _Env, database_url: str) -> DbTls | None:
@@ -577,18 +585,8 @@ def _db_tls(env: _Env, database_url: str) -> DbTls | None:
     return tls
 
 
-def _event_loop(value: str) -> EventLoop:
-    for kind in EVENT_LOOPS:
-        if value == kind:
-            return kind
-    raise ValueError(f"must be one of {', '.join(EVENT_LOOPS)}")
-
-
-def _store_kind(value: str) -> StoreKind:
-    for kind in STORE_KINDS:
-        if value == kind:
-            return kind
-    raise ValueError(f"must be one of {', '.join(STORE_KINDS)}")
+_event_loop = _one_of(EVENT_LOOPS)
+_store_kind = _one_of(STORE_KINDS)
 
 
 def _redis_url(value: str) -> str:
@@ -662,6 +660,13 @@ def load_telemetry(
     )
 
 
+def load_db_pre_ping(environ: Mapping[str, str] | None = None) -> bool:
+    """``MESH_DB_PRE_PING``: a service's setting, and the orders bench's one-process baseline's."""
+    return _Env(os.environ if environ is None else environ).get(
+        "MESH_DB_PRE_PING", False, parse_bool
+    )
+
+
 def load_settings(
     service: str,
     environ: Mapping[str, str] | None = None,
@@ -726,7 +731,7 @@ def load_settings(
         workflow=_workflow_settings(env, service, data_dir),
         store=store,
         event_loop=env.get("MESH_EVENT_LOOP", "uvloop", _event_loop),
-        db_pre_ping=env.get("MESH_DB_PRE_PING", False, parse_bool),
+        db_pre_ping=load_db_pre_ping(environ),
         redis_url=_redis_settings(env, spec, registry) if store == "redis" else None,
         redis_password=env.raw("MESH_REDIS_PASSWORD"),
         redis_prefix=env.get("MESH_REDIS_KEY_PREFIX", f"{service}:", str),
