@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -83,8 +84,6 @@ async def test_a_quiet_server_still_writes_within_the_flush_interval() -> None:
 
 
 def test_the_line_time_is_the_utc_time_to_the_millisecond() -> None:
-    from datetime import UTC, datetime
-
     clock = SecondClock("%Y-%m-%dT%H:%M:%S", suffix="Z")
     seconds: set[str] = set()
     while len(seconds) < 2:  # across a second's boundary: the cached part must move with it
