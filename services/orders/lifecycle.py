@@ -130,9 +130,13 @@ class Lifecycle:
                 "payment_deadline_seconds": seconds,
             },
         )
-        if await self.store.move(order.order_id, {PENDING}, PENDING_PAYMENT, execution=execution):
-            self.events.publish(order.order_id)
-        return await self.store.get(order.order_id)
+        moved = await self.store.move(
+            order.order_id, {PENDING}, PENDING_PAYMENT, execution=execution
+        )
+        latest = await self.store.get(order.order_id)
+        if moved:
+            self.events.publish(order.order_id, latest)
+        return latest
 
     async def confirm(self, order: OrderRecord, card: Card) -> OrderRecord:
         """ConfirmPayment for an order the caller may see (checked by the servicer)."""
@@ -180,8 +184,8 @@ class Lifecycle:
                 return latest
             raise order_closed(latest)
         log.info("order paid", extra={"order_id": order.order_id})
-        self.events.publish(order.order_id)
         paid = await self.store.get(order.order_id)
+        self.events.publish(order.order_id, paid)
         if (
             not await self._answer(paid)
             and paid.task_token is not None
@@ -244,8 +248,8 @@ class Lifecycle:
                 metadata={"order": f"orders/{order_id}", "status": latest.status},
             )
         log.info("order moved", extra={"order_id": order_id, "status": status})
-        self.events.publish(order_id)
         moved = await self.store.get(order_id)
+        self.events.publish(order_id, moved)
         await self._refund_if_closed(moved)
         return moved
 

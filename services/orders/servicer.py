@@ -32,7 +32,6 @@ for drills that prove the above with a real crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -480,7 +479,7 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
         self, request: pb.WatchOrderRequest, context: Context
     ) -> AsyncIterator[pb.WatchOrderResponse]:
         order_id = parse_name(request.name, "orders", ORDER_ID)
-        with self.events.subscribe(order_id) as changed:
+        with self.events.subscribe(order_id) as changes:
             order = await self._visible(order_id)
             yield pb.WatchOrderResponse(order=order_message(order))
             while order.status not in FINAL:
@@ -488,13 +487,18 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):
                     raise Unavailable(
                         "server is shutting down; watch again", reason="SHUTTING_DOWN"
                     )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), timeout=self.watch_poll)
-                changed.clear()
-                latest = await self.store.get(order_id)
-                if (latest.status, latest.update_time) != (order.status, order.update_time):
-                    order = latest
-                    yield pb.WatchOrderResponse(order=order_message(order))
+                await changes.wait(self.watch_poll)
+                # Each state this process published, in turn (PAID may last a
+                # millisecond before FULFILLED); the store when the poll found
+                # none (another replica's change) or a state was not given.
+                for latest in changes.take() or [None]:
+                    if latest is None:
+                        latest = await self.store.get(order_id)
+                    elif latest.update_time < order.update_time:
+                        continue  # a late publisher's older state
+                    if (latest.status, latest.update_time) != (order.status, order.update_time):
+                        order = latest
+                        yield pb.WatchOrderResponse(order=order_message(order))
 
 
 _CARD_NUMBER = re.compile(r"^[0-9]{12,19}\Z")

@@ -14,6 +14,18 @@ export interface WatchEvents {
   onState: (state: WatchState) => void;
 }
 
+// A task of its own, after the page rendered the update before it: a status
+// that lasted a millisecond (Paid, just before Fulfilled) is still shown, and
+// announced, rather than overwritten within one render. A message port, not a
+// timer, so a hidden tab is not held back by timer throttling.
+function nextTask(): Promise<void> {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
+}
+
 async function readEvents(
   stream: ReadableStream<Uint8Array>,
   handle: (event: string, data: string) => void,
@@ -21,6 +33,7 @@ async function readEvents(
   const reader = stream.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
+  let handled = 0;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
@@ -39,7 +52,10 @@ async function readEvents(
         if (field === "event") event = text;
         else if (field === "data") data.push(text);
       }
-      if (data.length) handle(event, data.join("\n"));
+      if (data.length) {
+        if (handled++) await nextTask();
+        handle(event, data.join("\n"));
+      }
       end = buffer.indexOf("\n\n");
     }
   }
