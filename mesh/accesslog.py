@@ -2,8 +2,11 @@
 
 A ``logging`` record per call cost more CPU than the call it described (about
 70 µs against a 160 µs call on the benchmark machine), so access lines are
-formatted with one ``json.dumps`` and written to stderr in batches: at most
-every ``flush_interval`` seconds or ``max_lines`` lines, and at shutdown.
+written to stderr in batches: at most every ``flush_interval`` seconds or
+``max_lines`` lines, and at shutdown. A call only keeps its fields (a tuple);
+the lines are formatted when the batch is written. Formatting in the call's
+path ran with caches cold from gRPC's own work, at 9 µs a line on a server's
+calls against under 2 µs for the same lines formatted together.
 Lines carry the schema of :mod:`mesh.logs` (``time``, ``level``,
 ``service``, ``replica``, ``logger``, ``message``, ids) plus the access fields.
 """
@@ -14,7 +17,8 @@ import asyncio
 import json
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 __all__ = ["AccessLog", "LineBatcher", "SecondClock"]
 
@@ -26,10 +30,16 @@ def _quote(text: str) -> str:
     return f'"{text}"'
 
 
+# One pending line: its renderer first, then the fields the renderer takes.
+_Entry = tuple[Any, ...]
+
+
 class LineBatcher:
     """Collects log lines and writes them together: after ``flush_interval`` seconds,
-    at ``max_lines`` lines, or on :meth:`flush`. The stream is looked up at write
-    time (``sys.<stream_name>`` unless one is given), since tests and runners swap it.
+    at ``max_lines`` lines, or on :meth:`flush`. A line may be given as text
+    (:meth:`append`) or as a renderer and its fields (:meth:`defer`), rendered at
+    the write. The stream is looked up at write time (``sys.<stream_name>``
+    unless one is given), since tests and runners swap it.
     """
 
     def __init__(
@@ -44,12 +54,16 @@ class LineBatcher:
         self.max_lines = max_lines
         self._stream = stream
         self._stream_name = stream_name
-        self._lines: list[str] = []
+        self._entries: list[_Entry] = []
         self._timer: asyncio.TimerHandle | None = None
 
     def append(self, line: str) -> None:
-        self._lines.append(line)
-        if len(self._lines) >= self.max_lines:
+        self.defer((_as_is, line))
+
+    def defer(self, entry: _Entry) -> None:
+        """``entry[0](entry)`` is the line, called when the batch is written."""
+        self._entries.append(entry)
+        if len(self._entries) >= self.max_lines:
             self.flush()
         elif self._timer is None:
             try:
@@ -63,20 +77,24 @@ class LineBatcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._lines:
+        if not self._entries:
             return
-        lines, self._lines = self._lines, []
+        entries, self._entries = self._entries, []
         stream: TextIO = self._stream or getattr(sys, self._stream_name)
-        stream.write("\n".join(lines) + "\n")
+        stream.write("\n".join([entry[0](entry) for entry in entries]) + "\n")
         stream.flush()
+
+
+def _as_is(entry: _Entry) -> str:
+    line: str = entry[1]
+    return line
 
 
 class SecondClock:
     """A timestamp whose ``strftime`` part is computed once a second, not once a line.
 
     The milliseconds and suffix come from a table of 1,000 strings, so a line's
-    timestamp is one integer clock read and one concatenation (0.4 µs against
-    1.1 µs for float arithmetic and a formatted field, per access line).
+    timestamp is integer arithmetic and one concatenation.
     """
 
     def __init__(
@@ -89,7 +107,11 @@ class SecondClock:
         self._stamp = ""
 
     def now(self) -> str:
-        ms = time.time_ns() // 1_000_000
+        return self.at(time.time_ns())
+
+    def at(self, time_ns: int) -> str:
+        """The stamp of ``time_ns`` (nanoseconds since the epoch, as ``time.time_ns()``)."""
+        ms = time_ns // 1_000_000
         second = ms // 1000
         if second != self._second:
             self._second = second
@@ -101,8 +123,8 @@ class AccessLog(LineBatcher):
     """One JSON line per call, in the schema of :mod:`mesh.logs`, on stderr like the other logs.
 
     :meth:`record` is a gRPC call served by a service; :meth:`request` an HTTP
-    request served by the gateway. The constant part of a line is built once
-    per method (or route); the rest is one f-string.
+    request served by the gateway. Both keep the call's time and fields; the
+    line is built when the batch is written, its constant part once per method.
     """
 
     def __init__(
@@ -123,6 +145,8 @@ class AccessLog(LineBatcher):
         )
         self._prefixes: dict[str, str] = {}
         self._clock = SecondClock("%Y-%m-%dT%H:%M:%S", suffix="Z")
+        self._call: Callable[[_Entry], str] = self._call_line
+        self._request: Callable[[_Entry], str] = self._request_line
 
     def record(
         self,
@@ -135,14 +159,30 @@ class AccessLog(LineBatcher):
         span_id: str = "",
     ) -> None:
         """A gRPC call: ``method`` is its path (``/pkg.Service/Method``)."""
+        self.defer(
+            (
+                self._call,
+                time.time_ns(),
+                method,
+                code,
+                duration_ms,
+                request_id,
+                peer,
+                trace_id,
+                span_id,
+            )
+        )
+
+    def _call_line(self, entry: _Entry) -> str:
+        _, at, method, code, duration_ms, request_id, peer, trace_id, span_id = entry
         prefix = self._prefixes.get(method)
         if prefix is None:
             prefix = self._prefixes[method] = (
                 f'{self._head},"message":"call","rpc":{json.dumps(method)},'
             )
         trace = f',"trace_id":"{trace_id}","span_id":"{span_id}"' if trace_id else ""
-        self.append(
-            f'{{"time":"{self._clock.now()}",{prefix}"code":"{code}","duration_ms":{duration_ms:.3f},'
+        return (
+            f'{{"time":"{self._clock.at(at)}",{prefix}"code":"{code}","duration_ms":{duration_ms:.3f},'
             f'"request_id":{_quote(request_id)},"peer":{_quote(peer)}{trace}}}'
         )
 
@@ -161,9 +201,43 @@ class AccessLog(LineBatcher):
         span_id: str = "",
     ) -> None:
         """An HTTP request: ``route`` is the matched template (``/v1/orders/{name}``)."""
+        self.defer(
+            (
+                self._request,
+                time.time_ns(),
+                http_method,
+                route,
+                path,
+                http_status,
+                code,
+                rpc,
+                duration_ms,
+                request_id,
+                peer,
+                trace_id,
+                span_id,
+            )
+        )
+
+    def _request_line(self, entry: _Entry) -> str:
+        (
+            _,
+            at,
+            http_method,
+            route,
+            path,
+            http_status,
+            code,
+            rpc,
+            duration_ms,
+            request_id,
+            peer,
+            trace_id,
+            span_id,
+        ) = entry
         trace = f',"trace_id":"{trace_id}","span_id":"{span_id}"' if trace_id else ""
-        self.append(
-            f'{{"time":"{self._clock.now()}",{self._head},"message":"request",'
+        return (
+            f'{{"time":"{self._clock.at(at)}",{self._head},"message":"request",'
             f'"http_method":{_quote(http_method)},"route":{_quote(route)},"path":{_quote(path)},'
             f'"http_status":{http_status},"code":"{code}","rpc":{_quote(rpc)},'
             f'"duration_ms":{duration_ms:.3f},"request_id":{_quote(request_id)},'
