@@ -17,6 +17,7 @@ import asyncio
 import json
 import sys
 import time
+from collections import namedtuple
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -85,6 +86,14 @@ class LineBatcher:
         stream.flush()
 
 
+# A gateway request's fields, by name (a plain tuple would list them twice).
+_Request = namedtuple(
+    "_Request",
+    "render at http_method route path http_status code rpc duration_ms request_id peer"
+    " trace_id span_id",
+)
+
+
 def _as_is(entry: _Entry) -> str:
     line: str = entry[1]
     return line
@@ -145,8 +154,9 @@ class AccessLog(LineBatcher):
         )
         self._prefixes: dict[str, str] = {}
         self._clock = SecondClock("%Y-%m-%dT%H:%M:%S", suffix="Z")
+        # Bound once: the renderer goes into every entry.
         self._call: Callable[[_Entry], str] = self._call_line
-        self._request: Callable[[_Entry], str] = self._request_line
+        self._request: Callable[[_Request], str] = self._request_line
 
     def record(
         self,
@@ -202,7 +212,7 @@ class AccessLog(LineBatcher):
     ) -> None:
         """An HTTP request: ``route`` is the matched template (``/v1/orders/{name}``)."""
         self.defer(
-            (
+            _Request(
                 self._request,
                 time.time_ns(),
                 http_method,
@@ -219,29 +229,14 @@ class AccessLog(LineBatcher):
             )
         )
 
-    def _request_line(self, entry: _Entry) -> str:
-        (
-            _,
-            at,
-            http_method,
-            route,
-            path,
-            http_status,
-            code,
-            rpc,
-            duration_ms,
-            request_id,
-            peer,
-            trace_id,
-            span_id,
-        ) = entry
-        trace = f',"trace_id":"{trace_id}","span_id":"{span_id}"' if trace_id else ""
+    def _request_line(self, e: _Request) -> str:
+        trace = f',"trace_id":"{e.trace_id}","span_id":"{e.span_id}"' if e.trace_id else ""
         return (
-            f'{{"time":"{self._clock.at(at)}",{self._head},"message":"request",'
-            f'"http_method":{_quote(http_method)},"route":{_quote(route)},"path":{_quote(path)},'
-            f'"http_status":{http_status},"code":"{code}","rpc":{_quote(rpc)},'
-            f'"duration_ms":{duration_ms:.3f},"request_id":{_quote(request_id)},'
-            f'"peer":{_quote(peer)}{trace}}}'
+            f'{{"time":"{self._clock.at(e.at)}",{self._head},"message":"request",'
+            f'"http_method":{_quote(e.http_method)},"route":{_quote(e.route)},'
+            f'"path":{_quote(e.path)},"http_status":{e.http_status},"code":"{e.code}",'
+            f'"rpc":{_quote(e.rpc)},"duration_ms":{e.duration_ms:.3f},'
+            f'"request_id":{_quote(e.request_id)},"peer":{_quote(e.peer)}{trace}}}'
         )
 
     def close(self) -> None:

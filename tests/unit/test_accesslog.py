@@ -95,3 +95,19 @@ def test_the_line_time_is_the_utc_time_to_the_millisecond() -> None:
         # Truncated to the millisecond, never ahead of the real time.
         assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= seen <= after
         seconds.add(stamp[:19])
+
+
+async def test_a_line_carries_the_time_of_its_call_not_of_its_write() -> None:
+    out = WatchedStream()
+    log = AccessLog("svc", stream=out, flush_interval=0.2)
+    before = datetime.now(UTC)
+    log.record("/a.B/C", "OK", 1.0, "r", "ipv4:127.0.0.1:1")
+    log.request("GET", "/v1/x", "/v1/x", 200, "OK", "a.B.C", 1.0, "r", "127.0.0.1:2")
+    after = datetime.now(UTC)
+    await asyncio.wait_for(out.written.wait(), 5)
+    written = datetime.now(UTC)
+    assert (written - after).total_seconds() >= 0.15  # formatted at the write, 0.2 s later
+    for line in out.getvalue().splitlines():
+        stamp = json.loads(line)["time"]
+        seen = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= seen <= after
