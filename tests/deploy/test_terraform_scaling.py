@@ -4,6 +4,7 @@ file and the Terraform that reads it agree."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -78,3 +79,14 @@ def test_the_capacity_table_is_what_services_yaml_says(topology: Topology) -> No
         assert int(target.group(1)) == scaling.cpu_target, f"{name}: {row}"
         assert int(row["max tasks"]) == scaling.max_tasks, f"{name}: {row}"
         assert scaling.max_tasks >= topology[name].replicas
+
+
+def test_the_task_counts_follow_from_the_cpu_figures() -> None:
+    """tasks = vCPU / CPU target, rounded up; vCPU at 10k is ten times that at 1k."""
+    for name, row in _capacity_table().items():
+        target = int(row["cpu target"].rstrip(" %")) / 100
+        at_1k, at_10k = float(row["vcpu at 1k orders/s"]), float(row["vcpu at 10k orders/s"])
+        assert at_10k == pytest.approx(10 * at_1k), f"{name}: {row}"
+        for vcpu, tasks in ((at_1k, "tasks at 1k orders/s"), (at_10k, "tasks at 10k orders/s")):
+            assert int(row[tasks]) == math.ceil(round(vcpu / target, 6)), f"{name}: {row}"
+        assert int(row["max tasks"]) == int(row["tasks at 1k orders/s"]), f"{name}: {row}"
