@@ -65,6 +65,9 @@ __all__ = [
 
 log = logging.getLogger("mesh.telemetry")
 
+# Seconds between the local `file` exporter's writes (the SDK waits 5 s by default).
+LOCAL_BATCH_DELAY = 0.5
+
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 _HEX = frozenset("0123456789abcdef")
@@ -159,6 +162,7 @@ class Telemetry:
         exporters: Sequence[SpanExporter] = (),
         sample_ratio: float = 1.0,
         batch: bool = True,
+        batch_delay: float | None = None,
     ) -> None:
         self.service = service
         self.replica = replica
@@ -186,7 +190,15 @@ class Telemetry:
             id_generator=self._ids,
         )
         for exporter in exporters:
-            processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+            processor: SpanProcessor
+            if not batch:
+                processor = SimpleSpanProcessor(exporter)
+            elif batch_delay is None:
+                processor = BatchSpanProcessor(exporter)  # the SDK's delay (OTEL_BSP_*)
+            else:
+                processor = BatchSpanProcessor(
+                    exporter, schedule_delay_millis=int(batch_delay * 1000)
+                )
             self._provider.add_span_processor(processor)
             self._processors.append(processor)
         self.tracer = self._provider.get_tracer("mesh")
@@ -237,6 +249,9 @@ class Telemetry:
             replica=settings.replica,
             exporters=exporters,
             sample_ratio=settings.sample_ratio,
+            # Locally a person runs scripts/trace right after a call: spans reach
+            # the file within half a second instead of the SDK's five.
+            batch_delay=LOCAL_BATCH_DELAY if kind == "file" else None,
         )
         telemetry._files = files
         if exporters:

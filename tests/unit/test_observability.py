@@ -19,6 +19,7 @@ from opentelemetry.trace import StatusCode
 from mesh.config import ConfigError, load_telemetry
 from mesh.logs import JsonFormatter, schema_problems
 from mesh.telemetry import (
+    LOCAL_BATCH_DELAY,
     EntrySpan,
     Telemetry,
     XRayIdGenerator,
@@ -28,6 +29,7 @@ from mesh.telemetry import (
 )
 from mesh.top import compare, parse, quantile, render
 from mesh.traceview import build_tree, load_spans, main, normalise_trace_id, render_tree
+from tests.support.waiting import until_sync
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"
@@ -147,6 +149,25 @@ def test_the_trace_viewer_reads_the_sdk_exporter_output(
     assert main(["--list", "--traces-dir", str(directory)]) == 0
     assert trace_id in capsys.readouterr().out
     assert main(["f" * 32, "--traces-dir", str(directory)]) == 1
+
+
+def test_the_local_file_exporter_writes_a_span_within_its_short_delay(tmp_path: Path) -> None:
+    # scripts/trace right after a call: the span is on disk well before the SDK's 5 s.
+    from mesh.config import TelemetrySettings
+
+    directory = tmp_path / "traces"
+    telemetry = Telemetry.from_settings(
+        TelemetrySettings(service="orders", traces_exporter="file", traces_dir=directory)
+    )
+    assert telemetry.tracer is not None
+    try:
+        span = telemetry.tracer.start_span("GET /v1/orders", kind=trace.SpanKind.SERVER)
+        span.end()
+        ended = time.monotonic()
+        until_sync(lambda: list(load_spans(directory)), timeout=4, what="the span on disk")
+        assert time.monotonic() - ended < LOCAL_BATCH_DELAY + 1.5
+    finally:
+        telemetry.shutdown()
 
 
 PROMETHEUS = """\
