@@ -18,7 +18,7 @@ from mesh.clients import Clients
 from mesh.context import current_principal
 from mesh.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from mesh.timeutil import to_timestamp
-from mesh.validation import SKU_PATTERN, Violations
+from mesh.validation import ID_PATTERN, SKU_PATTERN, Violations
 from services.carts.store import CartRecord, CartsStore
 from shop.carts.v1 import carts_pb2 as pb
 from shop.carts.v1 import carts_pb2_grpc as pb_grpc
@@ -84,7 +84,8 @@ class CartsServicer(pb_grpc.CartsServiceServicer):
                 line.unit_price.CopyFrom(price)
                 line.line_total.CopyFrom(
                     money_pb2.Money(
-                        currency_code=price.currency_code, amount_minor=price.amount_minor * quantity
+                        currency_code=price.currency_code,
+                        amount_minor=price.amount_minor * quantity,
                     )
                 )
                 totals[price.currency_code] = (
@@ -167,8 +168,19 @@ class CartsServicer(pb_grpc.CartsServiceServicer):
         self, request: pb.CheckoutCartRequest, context: Context
     ) -> pb.CheckoutCartResponse:
         who = owner()
+        request_id = request.request_id
+        if request_id:
+            v = Violations()
+            v.matches(ID_PATTERN, request_id, "request_id", "request_id")
+            v.check("invalid checkout")
+            # A retry of a checkout that went through: its order, not CART_EMPTY.
+            if (placed := await self._placed(who, request_id)) is not None:
+                return placed
         cart = await self.store.get(who)
         if not cart.lines:
+            # A twin with this key may have emptied it since the look-up above.
+            if request_id and (placed := await self._placed(who, request_id)) is not None:
+                return placed
             raise FailedPrecondition("the cart is empty", reason="CART_EMPTY")
         ordered = dict(cart.lines)
         stub: orders_pb2_grpc.OrdersServiceAsyncStub = self.clients.stub(
@@ -179,7 +191,9 @@ class CartsServicer(pb_grpc.CartsServiceServicer):
             orders_pb2.CreateOrderRequest(
                 # The same cart at the same version is the same order, however often retried.
                 request_id=f"cart-{cart.cart_id}-{cart.version}",
-                lines=[orders_pb2.OrderLineInput(sku=s, quantity=q) for s, q in sorted(ordered.items())],
+                lines=[
+                    orders_pb2.OrderLineInput(sku=s, quantity=q) for s, q in sorted(ordered.items())
+                ],
             ),
             service="orders",
             on_behalf_of_caller=True,
@@ -194,5 +208,19 @@ class CartsServicer(pb_grpc.CartsServiceServicer):
                     lines.pop(sku, None)
             return lines
 
+        if request_id and not await self.store.claim_checkout(who, request_id, reply.order.name):
+            # A twin with this key (at once) claimed first and took its lines out:
+            # every answer to the key names the claimed order.
+            placed = await self._placed(who, request_id)
+            if placed is not None:
+                return placed
         record = await self.store.change(who, take_out)
         return pb.CheckoutCartResponse(order=reply.order.name, cart=await self._message(record))
+
+    async def _placed(self, who: str, request_id: str) -> pb.CheckoutCartResponse | None:
+        order = await self.store.checkout_of(who, request_id)
+        if order is None:
+            return None
+        return pb.CheckoutCartResponse(
+            order=order, cart=await self._message(await self.store.get(who))
+        )

@@ -18,10 +18,12 @@ from urllib.parse import quote
 from mesh.kv import KeyValueStore, update
 from mesh.timeutil import now_us
 
-__all__ = ["TTL_SECONDS", "CartRecord", "CartsStore"]
+__all__ = ["CHECKOUT_TTL_SECONDS", "TTL_SECONDS", "CartRecord", "CartsStore"]
 
 # An untouched cart is forgotten after this long; every change refreshes it.
 TTL_SECONDS = 14 * 24 * 3600.0
+# How long a checkout's request id answers with its order (a client's retries).
+CHECKOUT_TTL_SECONDS = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +47,33 @@ def _key(owner: str) -> str:
     return "cart:" + quote(owner, safe="")
 
 
+def _checkout_key(owner: str, request_id: str) -> str:
+    return f"checkout:{quote(owner, safe='')}:{request_id}"
+
+
 class CartsStore:
-    def __init__(self, kv: KeyValueStore, *, ttl: float = TTL_SECONDS) -> None:
+    def __init__(
+        self,
+        kv: KeyValueStore,
+        *,
+        ttl: float = TTL_SECONDS,
+        checkout_ttl: float = CHECKOUT_TTL_SECONDS,
+    ) -> None:
         self.kv = kv
         self.ttl = ttl
+        self.checkout_ttl = checkout_ttl
+
+    async def checkout_of(self, owner: str, request_id: str) -> str | None:
+        """The order a checkout with this request id placed, if one did (within the TTL)."""
+        found = await self.kv.get(_checkout_key(owner, request_id))
+        return found.value.decode() if found is not None else None
+
+    async def claim_checkout(self, owner: str, request_id: str, order: str) -> bool:
+        """Remember the checkout's order; False when a twin of this request did first."""
+        written = await self.kv.put(
+            _checkout_key(owner, request_id), order.encode(), expect=0, ttl=self.checkout_ttl
+        )
+        return written is not None
 
     async def get(self, owner: str) -> CartRecord:
         found = await self.kv.get(_key(owner))

@@ -10,6 +10,7 @@ violation.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -413,6 +414,42 @@ def test_the_sign_in_page_and_signed_out_pages_are_accessible(browser: Browser, 
     expect(page.get_by_role("button", name="alice")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Your orders")).to_be_visible()
+    page.context.close()
+
+
+def test_a_checkout_whose_answer_was_lost_is_retried_into_the_same_order(
+    browser: Browser, shop: Shop, products: dict[str, Item]
+) -> None:
+    def bobs_orders() -> list[str]:
+        listed = shop.call("GET", "/v1/orders?pageSize=100", "bob").get("orders", [])
+        return [o["name"] for o in listed]
+
+    before = bobs_orders()
+    page = signed_in(browser, shop, "bob")
+    mug = products["mug"]
+    page.goto(f"{shop.url}/products/{mug.sku}")
+    page.get_by_role("button", name="Add to cart").click()
+    expect(page.get_by_role("main").get_by_text("Added 1 to your cart.")).to_be_visible()
+    page.get_by_role("navigation").get_by_role("link", name="Cart").click()
+    # The checkout reaches the mesh and places the order; its answer is lost on the
+    # way back (the page sees a 503), so the customer tries again.
+    sent: list[dict[str, str]] = []
+
+    def lost(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
+        route.fetch()
+        route.fulfill(status=503, json={"code": 14, "message": "the answer was lost"})
+
+    page.route("**/v1/cart:checkout", lost, times=1)
+    page.get_by_role("button", name="Place order").click()
+    alert = page.get_by_role("main").get_by_role("alert")
+    expect(alert).to_contain_text("the answer was lost")
+    alert.get_by_role("button", name="Try again").click()
+    expect(page.get_by_test_id("order-status")).to_contain_text("Pending payment")
+    order_id = page.url.rsplit("/", 1)[-1]
+    # One order, the first attempt's, though its cart was already empty at the retry.
+    assert set(bobs_orders()) - set(before) == {f"orders/{order_id}"}
+    assert sent and sent[0]["requestId"].startswith("checkout-")
     page.context.close()
 
 

@@ -120,6 +120,67 @@ async def test_checkout_places_one_order_as_the_customer_and_empties_the_cart(
     assert await reason(again, grpc.StatusCode.FAILED_PRECONDITION) == "CART_EMPTY"
 
 
+async def test_a_checkout_retried_with_its_request_id_answers_with_the_same_order(
+    carts: Carts,
+) -> None:
+    await seed(carts.shop, "mug", 1200, 10)
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=2), metadata=ALICE)
+    request = pb.CheckoutCartRequest(request_id="checkout-7f3a")
+    first = await carts.replicas[0].CheckoutCart(request, metadata=ALICE)
+    assert first.order.startswith("orders/") and not first.cart.lines
+    # Its answer was lost; the retry (on the other replica) finds the cart empty
+    # but answers with the order, and places nothing more.
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=1), metadata=ALICE)
+    again = await carts.replicas[1].CheckoutCart(request, metadata=ALICE)
+    assert again.order == first.order
+    assert [(line.sku, line.quantity) for line in again.cart.lines] == [("mug", 1)]
+    orders = carts.shop.orders_stub
+    mine = (await orders.ListOrders(opb.ListOrdersRequest(page_size=10), metadata=ALICE)).orders
+    assert [o.name for o in mine] == [first.order]
+    # The key is the customer's own: Bob's checkout with it is his, not Alice's order.
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=1), metadata=BOB)
+    bobs = await carts.stub.CheckoutCart(request, metadata=BOB)
+    assert bobs.order != first.order
+    # A new key is a new checkout of what the cart holds now.
+    second = await carts.stub.CheckoutCart(
+        pb.CheckoutCartRequest(request_id="checkout-8e1b"), metadata=ALICE
+    )
+    assert second.order not in (first.order, bobs.order) and not second.cart.lines
+
+
+async def test_twin_checkouts_with_one_request_id_name_one_order_and_take_the_lines_once(
+    carts: Carts,
+) -> None:
+    await seed(carts.shop, "mug", 1200, 10)
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=2), metadata=ALICE)
+    request = pb.CheckoutCartRequest(request_id="twin-1")
+    answers = await asyncio.gather(
+        *(carts.replicas[n % 2].CheckoutCart(request, metadata=ALICE) for n in range(4))
+    )
+    assert len({a.order for a in answers}) == 1
+    assert not (await carts.stub.GetCart(pb.GetCartRequest(), metadata=ALICE)).cart.lines
+    orders = carts.shop.orders_stub
+    mine = (await orders.ListOrders(opb.ListOrdersRequest(page_size=10), metadata=ALICE)).orders
+    assert [o.name for o in mine] == [answers[0].order]
+
+
+@pytest.mark.parametrize(
+    "bad", ["-starts-with-a-dash", "has space", 'quote"', "x" * 129, "é", "a/b", "\x00"]
+)
+async def test_a_malformed_checkout_request_id_is_refused_and_places_nothing(
+    carts: Carts, bad: str
+) -> None:
+    await seed(carts.shop, "mug", 1200, 10)
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=1), metadata=ALICE)
+    await invalid(
+        carts.stub.CheckoutCart(pb.CheckoutCartRequest(request_id=bad), metadata=ALICE),
+        "request_id",
+    )
+    assert (await carts.stub.GetCart(pb.GetCartRequest(), metadata=ALICE)).cart.lines
+    orders = carts.shop.orders_stub
+    assert not (await orders.ListOrders(opb.ListOrdersRequest(), metadata=ALICE)).orders
+
+
 async def test_checkout_needs_the_customers_orders_write_scope(carts: Carts) -> None:
     """orders checks the forwarded principal's scopes itself: carts.write alone places nothing."""
     await seed(carts.shop, "mug", 1200, 10)

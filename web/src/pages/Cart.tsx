@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { api, type Schemas } from "../api/client";
 import { ApiError, unwrap } from "../api/errors";
 import { ErrorNote, Loading, Title } from "../components";
@@ -13,8 +13,12 @@ export function CartPage() {
   const cart = useLoad((signal) => unwrap(api.GET("/v1/cart", { signal })), []);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // One key per checkout, kept by its retries: a retry of a checkout whose answer
+  // was lost gets its order back, not "the cart is empty". A changed cart is a new one.
+  const checkoutKey = useRef("");
 
   const change = async (call: () => Promise<Cart>) => {
+    checkoutKey.current = "";
     setError(null);
     setBusy(true);
     try {
@@ -29,7 +33,10 @@ export function CartPage() {
     setError(null);
     setBusy(true);
     try {
-      const done = await unwrap(api.POST("/v1/cart:checkout", { body: {} }));
+      checkoutKey.current ||= `checkout-${crypto.randomUUID()}`;
+      const done = await unwrap(
+        api.POST("/v1/cart:checkout", { body: { requestId: checkoutKey.current } }),
+      );
       navigate(`/${done.order ?? "orders"}`);
     } catch (e) {
       setError(e);
