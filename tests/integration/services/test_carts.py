@@ -120,11 +120,22 @@ async def test_checkout_places_one_order_as_the_customer_and_empties_the_cart(
     assert await reason(again, grpc.StatusCode.FAILED_PRECONDITION) == "CART_EMPTY"
 
 
+async def two_mugs_in_alices_cart(carts: Carts) -> None:
+    await seed(carts.shop, "mug", 1200, 10)
+    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=2), metadata=ALICE)
+
+
+async def orders_of(carts: Carts, who: tuple[tuple[str, str], ...]) -> list[str]:
+    listed = await carts.shop.orders_stub.ListOrders(
+        opb.ListOrdersRequest(page_size=10), metadata=who
+    )
+    return [o.name for o in listed.orders]
+
+
 async def test_a_checkout_retried_with_its_request_id_answers_with_the_same_order(
     carts: Carts,
 ) -> None:
-    await seed(carts.shop, "mug", 1200, 10)
-    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=2), metadata=ALICE)
+    await two_mugs_in_alices_cart(carts)
     request = pb.CheckoutCartRequest(request_id="checkout-7f3a")
     first = await carts.replicas[0].CheckoutCart(request, metadata=ALICE)
     assert first.order.startswith("orders/") and not first.cart.lines
@@ -134,9 +145,7 @@ async def test_a_checkout_retried_with_its_request_id_answers_with_the_same_orde
     again = await carts.replicas[1].CheckoutCart(request, metadata=ALICE)
     assert again.order == first.order
     assert [(line.sku, line.quantity) for line in again.cart.lines] == [("mug", 1)]
-    orders = carts.shop.orders_stub
-    mine = (await orders.ListOrders(opb.ListOrdersRequest(page_size=10), metadata=ALICE)).orders
-    assert [o.name for o in mine] == [first.order]
+    assert await orders_of(carts, ALICE) == [first.order]
     # The key is the customer's own: Bob's checkout with it is his, not Alice's order.
     await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=1), metadata=BOB)
     bobs = await carts.stub.CheckoutCart(request, metadata=BOB)
@@ -151,17 +160,14 @@ async def test_a_checkout_retried_with_its_request_id_answers_with_the_same_orde
 async def test_twin_checkouts_with_one_request_id_name_one_order_and_take_the_lines_once(
     carts: Carts,
 ) -> None:
-    await seed(carts.shop, "mug", 1200, 10)
-    await carts.stub.AddCartLine(pb.AddCartLineRequest(sku="mug", quantity=2), metadata=ALICE)
+    await two_mugs_in_alices_cart(carts)
     request = pb.CheckoutCartRequest(request_id="twin-1")
     answers = await asyncio.gather(
         *(carts.replicas[n % 2].CheckoutCart(request, metadata=ALICE) for n in range(4))
     )
     assert len({a.order for a in answers}) == 1
     assert not (await carts.stub.GetCart(pb.GetCartRequest(), metadata=ALICE)).cart.lines
-    orders = carts.shop.orders_stub
-    mine = (await orders.ListOrders(opb.ListOrdersRequest(page_size=10), metadata=ALICE)).orders
-    assert [o.name for o in mine] == [answers[0].order]
+    assert await orders_of(carts, ALICE) == [answers[0].order]
 
 
 @pytest.mark.parametrize(
@@ -177,8 +183,7 @@ async def test_a_malformed_checkout_request_id_is_refused_and_places_nothing(
         "request_id",
     )
     assert (await carts.stub.GetCart(pb.GetCartRequest(), metadata=ALICE)).cart.lines
-    orders = carts.shop.orders_stub
-    assert not (await orders.ListOrders(opb.ListOrdersRequest(), metadata=ALICE)).orders
+    assert await orders_of(carts, ALICE) == []
 
 
 async def test_checkout_needs_the_customers_orders_write_scope(carts: Carts) -> None:
