@@ -37,9 +37,8 @@ _Entry = tuple[Any, ...]
 
 class LineBatcher:
     """Collects log lines and writes them together: after ``flush_interval`` seconds,
-    at ``max_lines`` lines, or on :meth:`flush`. A line may be given as text
-    (:meth:`append`) or as a renderer and its fields (:meth:`defer`), rendered at
-    the write. The stream is looked up at write time (``sys.<stream_name>``
+    at ``max_lines`` lines, or on :meth:`flush`. A line is given as a renderer and
+    its fields (:meth:`defer`), rendered at the write. The stream is looked up at write time (``sys.<stream_name>``
     unless one is given), since tests and runners swap it.
     """
 
@@ -57,9 +56,6 @@ class LineBatcher:
         self._stream_name = stream_name
         self._entries: list[_Entry] = []
         self._timer: asyncio.TimerHandle | None = None
-
-    def append(self, line: str) -> None:
-        self.defer((_as_is, line))
 
     def defer(self, entry: _Entry) -> None:
         """``entry[0](entry)`` is the line, called when the batch is written."""
@@ -92,11 +88,6 @@ _Request = namedtuple(
     "render at http_method route path http_status code rpc duration_ms request_id peer"
     " trace_id span_id",
 )
-
-
-def _as_is(entry: _Entry) -> str:
-    line: str = entry[1]
-    return line
 
 
 class SecondClock:

@@ -59,7 +59,9 @@ async def test_close_wakes_every_watcher_and_unsubscribing_forgets_the_order() -
     events = OrderEvents()
     with events.subscribe(PENDING.order_id) as changes:
         waiting = asyncio.create_task(changes.wait(30))
-        await asyncio.sleep(0)
+        # Nothing published: the watcher stays parked (a window in which it must not return).
+        done, _ = await asyncio.wait({waiting}, timeout=0.05)
+        assert not done
         await events.close()
         await asyncio.wait_for(waiting, 5)
         assert events.closed.is_set() and changes.take() == []
