@@ -107,7 +107,9 @@ async def test_a_line_carries_the_time_of_its_call_not_of_its_write() -> None:
     await asyncio.wait_for(out.written.wait(), 5)
     written = datetime.now(UTC)
     assert (written - after).total_seconds() >= 0.15  # formatted at the write, 0.2 s later
-    for line in out.getvalue().splitlines():
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    for line in lines:
         stamp = json.loads(line)["time"]
         seen = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert before.replace(microsecond=before.microsecond // 1000 * 1000) <= seen <= after
